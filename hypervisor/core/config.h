@@ -1,0 +1,37 @@
+/* The domus-vmm command line and --config file (GKeyFile, same keys). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VM_MAX_CPUS 64
+#define VM_MAX_DISKS 16
+
+enum serial_kind { SERIAL_NONE, SERIAL_STDIO, SERIAL_PTY, SERIAL_UNIX, SERIAL_FILE };
+
+struct disk_config {
+    char *path;
+    bool readonly;
+    char *serial;                    /* virtio-blk serial ID (<= 20 bytes) */
+};
+
+struct vm_config {
+    char *name;
+    uint64_t memory;                 /* bytes */
+    unsigned cpus;
+    char *kernel, *initrd, *append;
+    struct disk_config disks[VM_MAX_DISKS];
+    unsigned ndisks;
+    enum serial_kind serial;
+    char *serial_path;               /* unix: socket path, file: output path */
+    char *control_path;              /* --control unix:PATH */
+    bool rng;                        /* virtio-rng (default on) */
+    bool console;                    /* virtio-console (default on) */
+    unsigned shutdown_timeout;       /* seconds SIGTERM waits for ACPI power-off */
+};
+
+/* Parses argv into cfg. On a usage error prints one line to stderr and
+ * returns 2; returns 1 after printing --help; 0 on success. */
+int vm_config_parse(struct vm_config *cfg, int argc, char **argv);
+void vm_config_free(struct vm_config *cfg);
+/* "512M", "2G", "1048576" -> bytes. -EINVAL on junk or overflow. */
+int parse_size(const char *s, uint64_t *out);

@@ -1,0 +1,86 @@
+/* PCI Express host bridge (bus 0 only), configuration space through both
+ * the legacy 0xCF8/0xCFC mechanism and ECAM, and BAR placement. The VMM
+ * assigns BARs before boot (no firmware yet) and follows the guest when it
+ * sizes or moves them, remapping the device's io_ops on the buses. */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/bus.h"
+
+struct vm;
+
+#define PCI_CFG_SIZE       4096
+#define PCI_NUM_BARS       6
+#define PCI_MAX_DEVICES    32
+
+#define PCI_BAR_IO         0x1
+#define PCI_BAR_MEM64      0x4
+#define PCI_BAR_PREFETCH   0x8
+
+struct pci_bar {
+    uint64_t size;                   /* power of two; 0 = unused */
+    unsigned flags;                  /* PCI_BAR_* */
+    const struct io_ops *ops;
+    void *opaque;
+    uint64_t addr;                   /* current guest address */
+    bool mapped;                     /* registered on a bus now */
+};
+
+struct pci_device;
+struct pci_device_ops {
+    /* Called after the generic code has applied a config write (for
+     * capabilities such as MSI-X enable); may be NULL. */
+    void (*config_write)(struct pci_device *dev, unsigned offset, uint32_t value, unsigned size);
+    /* Called when a BAR is (un)mapped at a new address (e.g. to move ioeventfds); may be NULL. */
+    void (*bar_remap)(struct pci_device *dev, unsigned bar, uint64_t old_addr, uint64_t new_addr, bool mapped);
+};
+
+struct pci_device {
+    uint8_t cfg[PCI_CFG_SIZE];
+    uint8_t wmask[PCI_CFG_SIZE];     /* bits the guest may write */
+    uint8_t w1cmask[PCI_CFG_SIZE];   /* write-1-to-clear bits */
+    struct pci_bar bars[PCI_NUM_BARS];
+    const struct pci_device_ops *ops;
+    void *opaque;                    /* owner (e.g. the virtio transport) */
+    struct pci_bus *bus;
+    unsigned slot;                   /* device number on bus 0 */
+    unsigned gsi;                    /* INTx line, from platform.h routing */
+    uint8_t last_cap;                /* offset of the last capability, 0 if none */
+    const char *name;
+};
+
+struct pci_bus {
+    struct vm *vm;
+    pthread_mutex_t lock;
+    struct pci_device *devices[PCI_MAX_DEVICES];
+    struct pci_device host_bridge;
+    uint32_t config_address;         /* latched 0xCF8 value */
+    uint64_t mmio32_next, io_next;   /* BAR allocators */
+    struct io_bus *pio, *mmio;
+};
+
+/* Sets vendor/device/class/revision and the write masks of a type-0 header. */
+void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, uint16_t device,
+                     uint32_t class_code, uint8_t revision,
+                     uint16_t subsys_vendor, uint16_t subsys_id);
+/* Declares a BAR before pci_bus_add(); size is rounded up to a power of two. */
+void pci_device_set_bar(struct pci_device *dev, unsigned bar, uint64_t size, unsigned flags,
+                        const struct io_ops *ops, void *opaque);
+/* Appends a capability of @len bytes (id + next filled in); returns its offset or 0 when full. */
+unsigned pci_device_add_capability(struct pci_device *dev, uint8_t cap_id, unsigned len);
+/* Sets the INTx pin (1 = INTA) so the guest sees a legacy interrupt line. */
+void pci_device_set_intx(struct pci_device *dev, unsigned pin);
+/* Asserts / deasserts INTx (sets the interrupt status bit, honours INTx disable). */
+void pci_device_set_irq(struct pci_device *dev, int level);
+
+/* Creates bus 0 with the host bridge at 00:00.0 and hooks 0xCF8/0xCFC and ECAM. */
+int pci_bus_init(struct pci_bus *bus, struct vm *vm, struct io_bus *pio, struct io_bus *mmio);
+/* Plugs a device into the next free slot, places and maps its BARs. Returns the slot or -errno. */
+int pci_bus_add(struct pci_bus *bus, struct pci_device *dev);
+/* Resets command registers etc. on guest reboot (BARs return to the VMM's placement). */
+void pci_bus_reset(struct pci_bus *bus);
+
+/* Config space access, as reached from either mechanism (exposed for unit tests). */
+uint32_t pci_config_read(struct pci_bus *bus, unsigned devfn, unsigned offset, unsigned size);
+void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned offset, uint32_t value, unsigned size);
