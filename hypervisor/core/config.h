@@ -23,6 +23,8 @@ struct vm_config {
     unsigned ndisks;
     enum serial_kind serial;
     char *serial_path;               /* unix: socket path, file: output path */
+    enum serial_kind console_kind;   /* virtio-console backend (--console) */
+    char *console_path;
     char *control_path;              /* --control unix:PATH */
     bool rng;                        /* virtio-rng (default on) */
     bool console;                    /* virtio-console (default on) */

@@ -72,3 +72,6 @@ const char *vm_state_name(enum vm_state s);
 /* Builds the VM from a parsed config and runs it until power-off / crash.
  * Returns the process exit status (0 power-off, 3 crash, 1 setup failure). */
 int vm_run(const struct vm_config *cfg);
+
+/* argv of this process, for restarting on guest reboot (set by main). */
+extern char **vmm_argv;

@@ -1,0 +1,290 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <glib.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_MEMORY (16ULL << 20)
+#define MAX_MEMORY (1ULL << 40)
+
+int parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -EINVAL;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -EINVAL;
+    }
+    if (*end == 'i' && shift)
+        end++;
+    if ((*end == 'B' || *end == 'b') && shift)
+        end++;
+    if (*end)
+        return -EINVAL;
+    if (shift && v > (ULLONG_MAX >> shift))
+        return -ERANGE;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("domus-vmm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see domus-vmm --help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+static void print_help(void)
+{
+    puts("Usage: domus-vmm --memory SIZE --cpus N --kernel FILE [options]\n"
+         "Runs one guest on /dev/kvm.\n\n"
+         "  --memory SIZE          guest RAM, e.g. 512M or 2G (default 256M)\n"
+         "  --cpus N               virtual CPUs, 1-64 (default 1)\n"
+         "  --kernel FILE          Linux bzImage to boot\n"
+         "  --initrd FILE          initial ramdisk\n"
+         "  --append CMDLINE       kernel command line\n"
+         "  --disk FILE[,readonly][,serial=ID]  raw disk image on virtio-blk (repeatable)\n"
+         "  --serial stdio|pty|unix:PATH|file:PATH|none   COM1 backend (default stdio)\n"
+         "  --console stdio|pty|unix:PATH|file:PATH|none  virtio-console backend (default none)\n"
+         "  --control unix:PATH    JSON control socket\n"
+         "  --name NAME            VM name\n"
+         "  --config FILE          read these settings from a key file ([vm] group)\n"
+         "  --no-rng               no virtio-rng device\n"
+         "  --shutdown-timeout S   seconds SIGTERM waits for ACPI power-off (default 30)\n"
+         "Exit status: 0 guest powered off, 1 VM failed to start, 2 bad usage, 3 guest crashed.");
+}
+
+static int parse_chardev(const char *opt, const char *v, enum serial_kind *kind, char **path)
+{
+    g_free(*path);
+    *path = NULL;
+    if (!strcmp(v, "stdio"))
+        *kind = SERIAL_STDIO;
+    else if (!strcmp(v, "pty"))
+        *kind = SERIAL_PTY;
+    else if (!strcmp(v, "none"))
+        *kind = SERIAL_NONE;
+    else if (!strncmp(v, "unix:", 5) && v[5])
+        *kind = SERIAL_UNIX, *path = g_strdup(v + 5);
+    else if (!strncmp(v, "file:", 5) && v[5])
+        *kind = SERIAL_FILE, *path = g_strdup(v + 5);
+    else
+        return usage_error("--%s: expected stdio, pty, unix:PATH, file:PATH or none, got '%s'", opt, v);
+    return 0;
+}
+
+static int parse_disk(struct vm_config *cfg, const char *v)
+{
+    if (cfg->ndisks >= VM_MAX_DISKS)
+        return usage_error("--disk: at most %d disks", VM_MAX_DISKS);
+    gchar **parts = g_strsplit(v, ",", -1);
+    struct disk_config *d = &cfg->disks[cfg->ndisks];
+    int ret = 0;
+    if (!parts[0] || !*parts[0]) {
+        ret = usage_error("--disk: missing file name");
+        goto out;
+    }
+    memset(d, 0, sizeof(*d));
+    d->path = g_strdup(parts[0]);
+    for (int i = 1; parts[i]; i++) {
+        if (!strcmp(parts[i], "readonly") || !strcmp(parts[i], "readonly=on"))
+            d->readonly = true;
+        else if (!strncmp(parts[i], "serial=", 7) && strlen(parts[i] + 7) <= 20)
+            d->serial = g_strdup(parts[i] + 7);
+        else {
+            ret = usage_error("--disk: unknown option '%s' (expected readonly or serial=ID of at most 20 characters)", parts[i]);
+            g_free(d->path);
+            g_free(d->serial);
+            memset(d, 0, sizeof(*d));
+            goto out;
+        }
+    }
+    cfg->ndisks++;
+out:
+    g_strfreev(parts);
+    return ret;
+}
+
+enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
+       OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP };
+
+static const struct option long_opts[] = {
+    { "memory", required_argument, NULL, OPT_MEMORY },
+    { "cpus", required_argument, NULL, OPT_CPUS },
+    { "kernel", required_argument, NULL, OPT_KERNEL },
+    { "initrd", required_argument, NULL, OPT_INITRD },
+    { "append", required_argument, NULL, OPT_APPEND },
+    { "disk", required_argument, NULL, OPT_DISK },
+    { "serial", required_argument, NULL, OPT_SERIAL },
+    { "console", required_argument, NULL, OPT_CONSOLE },
+    { "control", required_argument, NULL, OPT_CONTROL },
+    { "name", required_argument, NULL, OPT_NAME },
+    { "config", required_argument, NULL, OPT_CONFIG },
+    { "no-rng", no_argument, NULL, OPT_NO_RNG },
+    { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+    { "help", no_argument, NULL, OPT_HELP },
+    { 0 },
+};
+
+/* One setting, from the command line or a config file key of the same name. */
+static int apply_option(struct vm_config *cfg, int opt, const char *name, const char *v)
+{
+    uint64_t n;
+    switch (opt) {
+    case OPT_MEMORY:
+        if (parse_size(v, &n) < 0)
+            return usage_error("--memory: '%s' is not a size (use e.g. 512M or 2G)", v);
+        if (!strpbrk(v, "kKmMgGtT"))
+            n <<= 20;   /* a bare number means MiB, as in QEMU */
+        if (n < MIN_MEMORY || n > MAX_MEMORY)
+            return usage_error("--memory: %s is out of range (16M to 1T)", v);
+        cfg->memory = n;
+        return 0;
+    case OPT_CPUS: {
+        char *end;
+        long c = strtol(v, &end, 10);
+        if (*end || end == v || c < 1 || c > VM_MAX_CPUS)
+            return usage_error("--cpus: '%s' is not a number from 1 to %d", v, VM_MAX_CPUS);
+        cfg->cpus = (unsigned)c;
+        return 0;
+    }
+    case OPT_KERNEL: g_free(cfg->kernel); cfg->kernel = g_strdup(v); return 0;
+    case OPT_INITRD: g_free(cfg->initrd); cfg->initrd = g_strdup(v); return 0;
+    case OPT_APPEND: g_free(cfg->append); cfg->append = g_strdup(v); return 0;
+    case OPT_NAME: g_free(cfg->name); cfg->name = g_strdup(v); return 0;
+    case OPT_DISK: return parse_disk(cfg, v);
+    case OPT_SERIAL: return parse_chardev(name, v, &cfg->serial, &cfg->serial_path);
+    case OPT_CONSOLE: return parse_chardev(name, v, &cfg->console_kind, &cfg->console_path);
+    case OPT_CONTROL:
+        if (strncmp(v, "unix:", 5) || !v[5])
+            return usage_error("--control: expected unix:PATH, got '%s'", v);
+        g_free(cfg->control_path);
+        cfg->control_path = g_strdup(v + 5);
+        return 0;
+    case OPT_NO_RNG: cfg->rng = false; return 0;
+    case OPT_SHUTDOWN_TIMEOUT: {
+        char *end;
+        long t = strtol(v, &end, 10);
+        if (*end || end == v || t < 0 || t > 3600)
+            return usage_error("--shutdown-timeout: '%s' is not a number of seconds (0-3600)", v);
+        cfg->shutdown_timeout = (unsigned)t;
+        return 0;
+    }
+    }
+    return usage_error("unknown option");
+}
+
+/* A config file uses the long option names as keys in a [vm] group;
+ * "disk" may be a list. Command-line options given later override it. */
+static int load_config_file(struct vm_config *cfg, const char *path)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) err = NULL;
+    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err))
+        return usage_error("--config %s: %s", path, err->message);
+    if (!g_key_file_has_group(kf, "vm"))
+        return usage_error("--config %s: no [vm] group", path);
+    gsize nkeys;
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, "vm", &nkeys, NULL);
+    for (gsize i = 0; i < nkeys; i++) {
+        const struct option *o = long_opts;
+        while (o->name && strcmp(o->name, keys[i]))
+            o++;
+        if (!o->name || o->val == OPT_CONFIG || o->val == OPT_HELP)
+            return usage_error("--config %s: unknown key '%s'", path, keys[i]);
+        if (o->has_arg == no_argument) {
+            if (g_key_file_get_boolean(kf, "vm", keys[i], NULL))
+                apply_option(cfg, o->val, o->name, NULL);
+            continue;
+        }
+        gsize n;
+        g_auto(GStrv) vals = g_key_file_get_string_list(kf, "vm", keys[i], &n, NULL);
+        if (o->val != OPT_DISK && n != 1)
+            return usage_error("--config %s: key '%s' takes one value", path, keys[i]);
+        for (gsize j = 0; j < n; j++) {
+            int r = apply_option(cfg, o->val, o->name, vals[j]);
+            if (r)
+                return r;
+        }
+    }
+    return 0;
+}
+
+int vm_config_parse(struct vm_config *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->memory = 256ULL << 20;
+    cfg->cpus = 1;
+    cfg->serial = SERIAL_STDIO;
+    cfg->console_kind = SERIAL_NONE;
+    cfg->rng = true;
+    cfg->console = true;
+    cfg->shutdown_timeout = 30;
+
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+        int r;
+        if (opt == '?' || opt == ':') {
+            const char *bad = argv[optind - 1];
+            return usage_error(optopt ? "option '%s' needs a value" : "unknown option '%s'", bad);
+        }
+        if (opt == OPT_HELP) {
+            print_help();
+            return 1;
+        }
+        if (opt == OPT_CONFIG)
+            r = load_config_file(cfg, optarg);
+        else {
+            const struct option *o = long_opts;
+            while (o->val != opt)
+                o++;
+            r = apply_option(cfg, opt, o->name, optarg);
+        }
+        if (r)
+            return r;
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!cfg->kernel)
+        return usage_error("--kernel FILE is required");
+    if (!cfg->name)
+        cfg->name = g_strdup("guest");
+    return 0;
+}
+
+void vm_config_free(struct vm_config *cfg)
+{
+    g_free(cfg->name);
+    g_free(cfg->kernel);
+    g_free(cfg->initrd);
+    g_free(cfg->append);
+    g_free(cfg->serial_path);
+    g_free(cfg->console_path);
+    g_free(cfg->control_path);
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        g_free(cfg->disks[i].path);
+        g_free(cfg->disks[i].serial);
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
