@@ -17,6 +17,21 @@ struct vm;
 #define PCI_BAR_IO         0x1
 #define PCI_BAR_MEM64      0x4
 #define PCI_BAR_PREFETCH   0x8
+#define PCI_BAR_UNMAPPED   UINT64_MAX  /* bar_remap: "not mapped" */
+
+/* Standard header offsets and bits used outside pci.c */
+#define PCI_COMMAND            0x04
+#define PCI_COMMAND_IO         0x0001
+#define PCI_COMMAND_MEMORY     0x0002
+#define PCI_COMMAND_MASTER     0x0004
+#define PCI_COMMAND_INTX_DISABLE 0x0400
+#define PCI_STATUS             0x06
+#define PCI_STATUS_INTERRUPT   0x0008
+#define PCI_STATUS_CAP_LIST    0x0010
+#define PCI_BAR0               0x10
+#define PCI_CAPABILITY_LIST    0x34
+#define PCI_INTERRUPT_LINE     0x3C
+#define PCI_INTERRUPT_PIN      0x3D
 
 struct pci_bar {
     uint64_t size;                   /* power of two; 0 = unused */
@@ -32,7 +47,12 @@ struct pci_device_ops {
     /* Called after the generic code has applied a config write (for
      * capabilities such as MSI-X enable); may be NULL. */
     void (*config_write)(struct pci_device *dev, unsigned offset, uint32_t value, unsigned size);
-    /* Called when a BAR is (un)mapped at a new address (e.g. to move ioeventfds); may be NULL. */
+    /* Called when a BAR's mapping changes (e.g. to move ioeventfds); may be
+     * NULL. old_addr is where it was mapped, new_addr where it is mapped
+     * now; either is PCI_BAR_UNMAPPED when not mapped (mapped says which).
+     * Also called once from pci_bus_add() for the initial placement.
+     * Callbacks run without the bus lock, so they may take the device's
+     * own lock and call pci_device_set_irq(). */
     void (*bar_remap)(struct pci_device *dev, unsigned bar, uint64_t old_addr, uint64_t new_addr, bool mapped);
 };
 
@@ -47,7 +67,9 @@ struct pci_device {
     unsigned slot;                   /* device number on bus 0 */
     unsigned gsi;                    /* INTx line, from platform.h routing */
     uint8_t last_cap;                /* offset of the last capability, 0 if none */
+    uint16_t cap_end;                /* first free byte after the capabilities */
     const char *name;
+    uint8_t reset_cfg[256];          /* header as placed by pci_bus_add(), for reset */
 };
 
 struct pci_bus {
@@ -56,6 +78,7 @@ struct pci_bus {
     struct pci_device *devices[PCI_MAX_DEVICES];
     struct pci_device host_bridge;
     uint32_t config_address;         /* latched 0xCF8 value */
+    uint8_t reset_control;           /* 0xCF9 (bits 1 and 3 are kept) */
     uint64_t mmio32_next, io_next;   /* BAR allocators */
     struct io_bus *pio, *mmio;
 };
