@@ -17,7 +17,10 @@ struct acpi_config {
 };
 
 /* Writes all tables into @buf, which the guest sees at @gpa (RSDP first, at
- * @gpa itself, 16-byte aligned). Returns the bytes used or -ENOSPC. */
+ * @gpa itself, 16-byte aligned). Returns the bytes used, -ENOSPC if @size is
+ * too small, or -EINVAL for what the tables cannot describe: @gpa not
+ * 16-byte aligned or not below 4 GiB, ncpus outside 1..254, pci_slots over
+ * 32, ecam_buses outside 1..256, windows beyond their address width. */
 long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa);
 
 /* Standard ACPI checksum: the byte that makes the sum of @len bytes zero. */
