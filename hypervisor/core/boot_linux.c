@@ -53,9 +53,10 @@ static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (ui
 
 static int read_header(int fd, uint8_t *hdr, off_t fsize, const char *path, char *why, unsigned whylen)
 {
-    if (fsize < 0x1000)
+    if (fsize < 0x400)
         FAIL(-ENOEXEC, "%s is not a Linux bzImage (too small)", path);
-    if (pread(fd, hdr, 0x1000, 0) != 0x1000)
+    memset(hdr, 0, 0x1000);
+    if (pread(fd, hdr, 0x400, 0) != 0x400)
         FAIL(-EIO, "cannot read %s: %s", path, strerror(errno));
     if (rd16(hdr + HDR_BOOT_FLAG) != 0xAA55 || memcmp(hdr + HDR_MAGIC, "HdrS", 4))
         FAIL(-ENOEXEC, "%s is not a Linux bzImage (no boot sector signature or HdrS header)", path);
@@ -156,7 +157,7 @@ int linux_load(struct vm *vm, const char *kernel, const char *initrd, const char
     uint8_t *bp = guest_mem_ptr(mem, PLAT_BOOT_PARAMS_ADDR, 4096);
     memset(bp, 0, 4096);
     /* The setup header is copied verbatim from the file, then our fields set. */
-    uint8_t hdr[0x1000];
+    uint8_t hdr[0x400];
     if ((r = read_file_into(kernel, 0, hdr, sizeof(hdr))) < 0)
         FAIL(r, "cannot read kernel %s: %s", kernel, strerror(-r));
     unsigned hdr_end = 0x202 + hdr[0x201];

@@ -1,0 +1,40 @@
+#!/bin/bash
+# Runs one freestanding payload in domus-vmm on this machine's /dev/kvm and
+# checks what a user would see: the exit status, the serial output, and for
+# disk tests what the guest left in the image file.
+set -u
+vmm=$1 name=$2 image=$3
+if [ ! -w /dev/kvm ]; then
+    echo "SKIP: /dev/kvm is not accessible here"; exit 77
+fi
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+out=$work/serial.log
+args=(--memory 64M --cpus 1 --kernel "$image" --serial "file:$out")
+want_exit=0 want_text="PAYLOAD DONE"
+case $name in
+serial) want_text="serial ok: the quick brown fox" ;;
+pci)    args+=(--disk "$work/disk.img") ; truncate -s 1M "$work/disk.img"; want_text="pci ok" ;;
+virtio_rng) want_text="rng ok" ;;
+virtio_blk)
+    truncate -s 1M "$work/disk.img"
+    printf 'DOMUS-HOST-MARKER' | dd of="$work/disk.img" conv=notrunc status=none
+    args+=(--disk "$work/disk.img,serial=payload-disk-1") ; want_text="serial id: payload-disk-1" ;;
+crash)  want_exit=3 want_text="about to triple fault" ;;
+reboot) truncate -s 1M "$work/disk.img"; args+=(--disk "$work/disk.img"); want_text="reboot ok" ;;
+esac
+timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr"
+status=$?
+echo "--- serial:"; cat "$out" 2>/dev/null; echo "--- stderr:"; cat "$work/stderr"
+fail() { echo "FAIL: $*"; exit 1; }
+[ $status -eq 124 ] && fail "domus-vmm did not finish within 120 s"
+[ $status -eq "$want_exit" ] || fail "exit status $status, expected $want_exit"
+grep -q "$want_text" "$out" || fail "serial output lacks '$want_text'"
+grep -q "^FAIL:" "$out" && fail "the payload reported a failure"
+case $name in
+crash) grep -q "RIP=" "$work/stderr" || fail "no register dump on stderr" ;;
+virtio_blk)
+    dd if="$work/disk.img" bs=512 skip=1 count=1 status=none | grep -q DOMUS-GUEST-MARKER ||
+        fail "sector 1 of the image does not hold the guest's marker" ;;
+reboot) grep -q "boot number 1" "$out" || fail "first boot not seen (serial log is per boot)" ;;
+esac
+echo "PASS: $name"
