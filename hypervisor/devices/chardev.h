@@ -22,7 +22,11 @@ void chardev_close(struct chardev *chr);
 void chardev_set_frontend(struct chardev *chr, const struct chardev_frontend *fe);
 /* Writes guest output; never blocks. */
 void chardev_write(struct chardev *chr, const uint8_t *buf, size_t len);
-/* Front end has room again: re-arm input. */
+/* Front end has room again: re-arm input. Any thread, any locks held; the
+ * re-arm itself happens on the I/O thread. */
 void chardev_accept_input(struct chardev *chr);
+/* What Ctrl-A x on a stdio terminal does (e.g. request power-off); without
+ * a handler it exits the process at once, restoring the terminal. */
+void chardev_set_quit_handler(void (*fn)(void *opaque), void *opaque);
 /* The pty's path, for printing; NULL for other kinds. */
 const char *chardev_pty_name(struct chardev *chr);

@@ -3,7 +3,9 @@
  *   {"execute":"status"}   -> {"return":{"name":…,"state":"running",…}}
  *   {"execute":"pause"|"resume"|"powerdown"|"reset"|"quit"} -> {"return":{}}
  *   anything else          -> {"error":{"class":…,"desc":…}}
- * Several clients may be connected; a malformed message closes only that client. */
+ * Requests may carry an "id", which the reply echoes. Several clients may
+ * be connected; a malformed request gets an error reply on that client
+ * only, and a client sending a line over 64 KiB is disconnected. */
 #pragma once
 
 struct vm;

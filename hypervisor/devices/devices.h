@@ -9,7 +9,8 @@ int serial_create(struct vm *vm, struct chardev *chr);
 /* MC146818 CMOS RTC (0x70/0x71, IRQ 8), host time in UTC. */
 int rtc_create(struct vm *vm);
 /* ACPI PM block at PLAT_PM_BASE (PM1 event/control, PM timer, GPE0), SCI on
- * IRQ 9, fixed power button (vm->power_button), S5 power-off, and the 0xCF9 reset register. */
+ * IRQ 9, fixed power button (vm->power_button), S5 power-off. (The 0xCF9
+ * reset register shares its dword with 0xCF8, so pci.c handles it.) */
 int pm_create(struct vm *vm);
 /* i8042 controller, just enough for the reset line (0xFE to port 0x64) and
  * probing; PS/2 keyboard and mouse come with the firmware issue. */
