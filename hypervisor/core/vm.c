@@ -192,8 +192,10 @@ static int vm_setup_devices(struct vm *vm)
         return r;
 
     for (unsigned i = 0; i < cfg->ndisks; i++) {
-        if ((r = virtio_blk_create(vm, &cfg->disks[i])) < 0) {
-            fprintf(stderr, "domus-vmm: disk %s: %s\n", cfg->disks[i].path, strerror(-r));
+        char *err = NULL;
+        if ((r = virtio_blk_create_err(vm, &cfg->disks[i], &err)) < 0) {
+            fprintf(stderr, "domus-vmm: %s\n", err ? err : strerror(-r));
+            free(err);
             return r;
         }
     }
