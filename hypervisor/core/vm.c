@@ -188,7 +188,7 @@ static int vm_setup_devices(struct vm *vm)
     if (cfg->serial != SERIAL_NONE && !serial_chr)
         return -EINVAL;
     if ((r = serial_create(vm, serial_chr)) < 0 || (r = rtc_create(vm)) < 0 ||
-        (r = pm_create(vm)) < 0 || (r = i8042_create(vm)) < 0)
+        (r = pm_create(vm)) < 0 || (r = i8042_create(vm)) < 0 || (r = pvpanic_create(vm)) < 0)
         return r;
 
     for (unsigned i = 0; i < cfg->ndisks; i++) {

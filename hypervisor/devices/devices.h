@@ -15,3 +15,5 @@ int pm_create(struct vm *vm);
 /* i8042 controller, just enough for the reset line (0xFE to port 0x64) and
  * probing; PS/2 keyboard and mouse come with the firmware issue. */
 int i8042_create(struct vm *vm);
+/* pvpanic PCI device: a guest kernel panic is reported and stops the VM (exit 3). */
+int pvpanic_create(struct vm *vm);
