@@ -218,3 +218,27 @@ long virtio_submit_and_wait(struct vdev *d, unsigned q)
     }
     return -1;
 }
+
+struct blk_req_hdr { uint32_t type, reserved; uint64_t sector; };
+static struct blk_req_hdr blk_hdr;
+static volatile uint8_t blk_status;
+
+int virtio_blk_request(struct vdev *d, uint32_t type, uint64_t sector, void *buf, unsigned len)
+{
+    bool dev_writes = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+    blk_hdr = (struct blk_req_hdr){ type, 0, sector };
+    blk_status = 0xFF;
+    unsigned n = 0;
+    d->desc[n] = (struct virtq_desc){ (uintptr_t)&blk_hdr, sizeof(blk_hdr), VRING_DESC_F_NEXT, 1 };
+    n++;
+    if (len) {
+        d->desc[n] = (struct virtq_desc){ (uintptr_t)buf, len,
+                                          (uint16_t)(VRING_DESC_F_NEXT | (dev_writes ? VRING_DESC_F_WRITE : 0)),
+                                          (uint16_t)(n + 1) };
+        n++;
+    }
+    d->desc[n] = (struct virtq_desc){ (uintptr_t)&blk_status, 1, VRING_DESC_F_WRITE, 0 };
+    if (virtio_submit_and_wait(d, 0) < 0)
+        return -1;
+    return blk_status;
+}

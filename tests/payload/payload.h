@@ -30,6 +30,7 @@ void put_dec(uint64_t v);
 void fail(const char *msg) __attribute__((noreturn));
 #define CHECK(cond, msg) do { if (!(cond)) fail(msg); } while (0)
 
+int payload_main(void);                                     /* each test defines it */
 void payload_exit(int status) __attribute__((noreturn));   /* ACPI S5 */
 void payload_reset(void) __attribute__((noreturn));        /* 0xCF9 */
 
@@ -64,3 +65,11 @@ bool virtio_select_queue(struct vdev *d, unsigned q);
  * completion; returns bytes written by the device, or -1 on timeout. */
 long virtio_submit_and_wait(struct vdev *d, unsigned q);
 uint8_t virtio_status(struct vdev *d);
+
+/* One virtio-blk request (header, optional data, status) on queue 0 of @d.
+ * Returns the status byte the device wrote, or -1 on timeout. */
+#define VIRTIO_BLK_T_IN    0
+#define VIRTIO_BLK_T_OUT   1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+int virtio_blk_request(struct vdev *d, uint32_t type, uint64_t sector, void *buf, unsigned len);

@@ -16,3 +16,5 @@ _start:
     .balign 16
     .skip 65536
 stack_top:
+
+    .section .note.GNU-stack, "", @progbits
