@@ -1,0 +1,149 @@
+# lib.sh: helpers for rig test cases (tests/rig/cases/*.sh). Source it:
+#
+#     #!/bin/bash
+#     set -eu
+#     . "$RIG_LIB"
+#
+# run-cases runs each case with bash, in a fresh scratch directory, and sets:
+#   DOMUS_VMM     the built domus-vmm (may be missing: use require_vmm)
+#   BUILD_DIR     meson build directory     SRC_DIR   source tree
+#   GUEST_KERNEL  kernel image for guests (Debian's /boot/vmlinuz-*)
+#   RIG_DIR       tests/rig                 RIG_LIB   this file
+#   CASE_NAME     the case's name           CASE_TMPDIR  its scratch dir (cwd)
+#
+# A case passes by exiting 0, fails by exiting non-zero (use fail), and is
+# skipped with skip REASON. Everything it prints lands in the TAP output as
+# diagnostics.
+
+: "${RIG_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+: "${GUEST_KERNEL:=$("$RIG_DIR/mkguest" --kernel)}"
+: "${CASE_TMPDIR:=$PWD}"
+
+# Modules a typical guest needs on Domus's (or QEMU's) virtual hardware;
+# "button evdev" give busybox acpid the ACPI power button.
+GUEST_MODULES=${GUEST_MODULES:-"virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net button evdev"}
+
+_rig_pids=()
+
+log() { echo "${CASE_NAME:-case}: $*"; }
+
+# fail MESSAGE: end the case as failed.
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+# skip REASON: end the case as skipped (run-cases reports "# SKIP REASON").
+skip() {
+    [ -n "${RIG_SKIP_FILE:-}" ] && echo "$*" > "$RIG_SKIP_FILE"
+    echo "SKIP: $*"
+    exit 77
+}
+
+require_cmd() {
+    local c
+    for c; do command -v "$c" >/dev/null || skip "$c not installed"; done
+}
+
+require_kvm() {
+    [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm not usable"
+}
+
+require_vmm() {
+    require_kvm
+    [ -n "${DOMUS_VMM:-}" ] && [ -x "$DOMUS_VMM" ] || skip "domus-vmm not built (DOMUS_VMM=${DOMUS_VMM:-})"
+}
+
+# build_guest OUT.cpio.gz [mkguest args...]: a guest initramfs with
+# $GUEST_MODULES plus whatever the args add (--add SRC:DEST, --init FILE...).
+build_guest() {
+    local out=$1; shift
+    "$RIG_DIR/mkguest" --output "$out" --modules "$GUEST_MODULES" "$@" ||
+        fail "mkguest failed"
+}
+
+# guest_script FILE: write stdin to FILE as an executable /bin/sh script,
+# e.g. for build_guest --add FILE:/init.d/10-test.
+guest_script() {
+    { echo '#!/bin/sh'; cat; } > "$1"
+    chmod 755 "$1"
+}
+
+# spawn LOG TIMEOUT CMD...: start CMD in the background, killed after
+# TIMEOUT seconds; its stdout goes to LOG, its stderr to LOG.err. Sets
+# SPAWNED_PID (the default for wait_for_line and wait_exit).
+spawn() {
+    local logf=$1 t=$2; shift 2
+    timeout -k 5 "$t" "$@" > "$logf" 2> "$logf.err" &
+    SPAWNED_PID=$!
+    SPAWNED_LOG=$logf
+    _rig_pids+=("$SPAWNED_PID")
+}
+
+# vmm_start LOG TIMEOUT ARGS...: start domus-vmm in the background with its
+# serial console captured to LOG (its own messages go to LOG.err).
+vmm_start() {
+    local logf=$1 t=$2; shift 2
+    require_vmm
+    log "domus-vmm --serial stdio $*"
+    spawn "$logf" "$t" "$DOMUS_VMM" --serial stdio "$@"
+}
+
+# vmm_run LOG TIMEOUT ARGS...: run domus-vmm to the end; returns its exit
+# status (124 when it ran out of time).
+vmm_run() {
+    vmm_start "$@"
+    wait_exit
+}
+
+# wait_exit [PID]: wait for a spawned command; returns its exit status, 124
+# if its timeout killed it. Under set -e, use: rc=0; wait_exit || rc=$?
+wait_exit() {
+    local pid=${1:-$SPAWNED_PID} rc=0
+    wait "$pid" || rc=$?
+    [ $rc = 137 ] && rc=124
+    return $rc
+}
+
+# expect_exit CODE [PID]: fail unless the spawned command exits with CODE.
+expect_exit() {
+    local want=$1 rc=0
+    wait_exit "${2:-$SPAWNED_PID}" || rc=$?
+    [ "$rc" = "$want" ] && return 0
+    [ -n "${SPAWNED_LOG:-}" ] && show_tail "$SPAWNED_LOG" && show_tail "$SPAWNED_LOG.err"
+    [ "$rc" = 124 ] && fail "timed out (wanted exit status $want)"
+    fail "exit status $rc, wanted $want"
+}
+
+# wait_for_line FILE REGEX [TIMEOUT] [PID]: wait until a line of FILE matches
+# the extended REGEX; fails after TIMEOUT seconds (default 60), or as soon as
+# PID (default: the last spawned command) has exited without it.
+wait_for_line() {
+    local file=$1 re=$2 t=${3:-60} pid=${4:-${SPAWNED_PID:-}}
+    local deadline=$((SECONDS + t))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -qE -- "$re" "$file" 2>/dev/null && return 0
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            grep -qE -- "$re" "$file" 2>/dev/null && return 0
+            show_tail "$file"; show_tail "$file.err"
+            fail "'$re' not in $file: the process exited first"
+        fi
+        sleep 0.2
+    done
+    show_tail "$file"; show_tail "$file.err"
+    fail "'$re' not in $file after ${t}s"
+}
+
+# show_tail FILE [N]: print the last N (30) lines of FILE, labelled.
+show_tail() {
+    [ -s "$1" ] || return 0
+    echo "--- last lines of ${1##*/}:"
+    tail -n "${2:-30}" "$1"
+    echo "---"
+}
+
+_rig_cleanup() {
+    local p
+    for p in "${_rig_pids[@]}"; do kill "$p" 2>/dev/null || :; done
+}
+trap _rig_cleanup EXIT
