@@ -41,6 +41,7 @@ struct chardev {
     bool out_owned;                  /* out_fd is ours to close (not fd 1 itself) */
     bool in_registered, out_shared;  /* in_fd is in the loop; out_fd == in_fd */
     bool out_pollable;               /* out_fd is in the loop (not a regular file) */
+    bool out_socket;                 /* out_fd is a socket: send() without blocking */
     bool in_on, out_on;              /* current interest, under lock */
     bool in_paused;                  /* the front end had no room */
     int rearm_queued;                /* atomic: an accept_input call is pending */
@@ -134,7 +135,7 @@ static ssize_t write_some(struct chardev *chr, const uint8_t *buf, size_t len)
     size_t done = 0;
     while (done < len) {
         /* send() so a vanished socket client cannot raise SIGPIPE */
-        ssize_t n = chr->kind == SERIAL_UNIX
+        ssize_t n = chr->out_socket
                         ? send(chr->out_fd, buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT)
                         : write(chr->out_fd, buf + done, len - done);
         if (n > 0) {
@@ -391,6 +392,7 @@ static int open_unix(struct chardev *chr, const char *path, char **error)
     }
     chr->listen_fd = fd;
     chr->out_shared = true;          /* each client's socket carries both directions */
+    chr->out_socket = true;
     chr->path = strdup(path);
     int r = event_loop_add(chr->loop, fd, EPOLLIN, on_accept, chr);
     if (r)
@@ -446,7 +448,10 @@ static int open_stdout(struct chardev *chr)
             return 0;
         }
     }
-    chr->out_fd = STDOUT_FILENO;     /* a regular file (or a socket): writes do not stall for long */
+    /* A regular file does not stall for long; a socket (say, a journal)
+     * cannot be reopened, but send() can be told not to block. */
+    chr->out_fd = STDOUT_FILENO;
+    chr->out_socket = S_ISSOCK(st.st_mode);
     return 0;
 }
 
