@@ -97,11 +97,16 @@ void pci_device_set_intx(struct pci_device *dev, unsigned pin);
 /* Asserts / deasserts INTx (sets the interrupt status bit, honours INTx disable). */
 void pci_device_set_irq(struct pci_device *dev, int level);
 
-/* Creates bus 0 with the host bridge at 00:00.0 and hooks 0xCF8/0xCFC and ECAM. */
+/* Creates bus 0 with the host bridge at 00:00.0 and hooks 0xCF8-0xCFF
+ * (including the 0xCF9 reset control byte) and ECAM. */
 int pci_bus_init(struct pci_bus *bus, struct vm *vm, struct io_bus *pio, struct io_bus *mmio);
-/* Plugs a device into the next free slot, places and maps its BARs. Returns the slot or -errno. */
+/* Plugs a device into the next free slot, places and maps its BARs with
+ * I/O and memory decoding on (as firmware leaves them; bus mastering is
+ * the driver's to enable). Returns the slot or -errno. */
 int pci_bus_add(struct pci_bus *bus, struct pci_device *dev);
-/* Resets command registers etc. on guest reboot (BARs return to the VMM's placement). */
+/* Returns every header (and capability) to its state after pci_bus_add():
+ * BARs at the VMM's placement, MSI/MSI-X off, INTx lowered. For an
+ * in-process reset; a reboot that re-executes the VMM does not need it. */
 void pci_bus_reset(struct pci_bus *bus);
 
 /* Config space access, as reached from either mechanism (exposed for unit tests). */
