@@ -174,6 +174,12 @@ static struct chardev *open_chardev(struct vm *vm, enum serial_kind kind, const 
 
 static struct chardev *serial_chr, *console_chr;
 
+/* Ctrl-A x on a stdio console: the user wants out, as with QEMU. */
+static void on_console_quit(void *opaque)
+{
+    vm_request(opaque, VM_REQ_POWEROFF);
+}
+
 static int vm_setup_devices(struct vm *vm)
 {
     const struct vm_config *cfg = vm->cfg;
@@ -184,6 +190,7 @@ static int vm_setup_devices(struct vm *vm)
     if ((r = pci_bus_init(vm->pci, vm, &vm->pio, &vm->mmio)) < 0)
         return r;
 
+    chardev_set_quit_handler(on_console_quit, vm);
     serial_chr = open_chardev(vm, cfg->serial, cfg->serial_path, "--serial");
     if (cfg->serial != SERIAL_NONE && !serial_chr)
         return -EINVAL;
