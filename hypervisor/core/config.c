@@ -69,6 +69,8 @@ static void print_help(void)
          "  --name NAME            VM name\n"
          "  --config FILE          read these settings from a key file ([vm] group)\n"
          "  --no-rng               no virtio-rng device\n"
+         "  --net user[,hostfwd=tcp:[HOSTADDR]:PORT-:GUESTPORT]...[,model=virtio|e1000][,mac=MAC]\n"
+         "         | tap:IFNAME[,model=..][,mac=..] | none   the guest's NIC (default none)\n"
          "  --shutdown-timeout S   seconds SIGTERM waits for ACPI power-off (default 30)\n"
          "Exit status: 0 guest powered off, 1 VM failed to start, 2 bad usage, 3 guest crashed.");
 }
@@ -125,7 +127,8 @@ out:
 }
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
-       OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP };
+       OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
+       OPT_NET };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -142,6 +145,7 @@ static const struct option long_opts[] = {
     { "no-rng", no_argument, NULL, OPT_NO_RNG },
     { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
     { "help", no_argument, NULL, OPT_HELP },
+    { "net", required_argument, NULL, OPT_NET },
     { 0 },
 };
 
@@ -181,6 +185,12 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
         cfg->control_path = g_strdup(v + 5);
         return 0;
     case OPT_NO_RNG: cfg->rng = false; return 0;
+    case OPT_NET: {
+        char why[256];
+        if (net_config_parse(v, &cfg->net, why, sizeof(why)) < 0)
+            return usage_error("%s", why);
+        return 0;
+    }
     case OPT_SHUTDOWN_TIMEOUT: {
         char *end;
         long t = strtol(v, &end, 10);

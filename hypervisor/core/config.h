@@ -2,6 +2,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "net/net_config.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 16
@@ -29,6 +30,7 @@ struct vm_config {
     bool rng;                        /* virtio-rng (default on) */
     bool console;                    /* virtio-console (default on) */
     unsigned shutdown_timeout;       /* seconds SIGTERM waits for ACPI power-off */
+    struct net_config net;           /* --net (default none) */
 };
 
 /* Parses argv into cfg. On a usage error prints one line to stderr and

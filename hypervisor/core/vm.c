@@ -8,6 +8,7 @@
 #include "devices/chardev.h"
 #include "devices/control.h"
 #include "devices/devices.h"
+#include "net/net.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
 
@@ -173,6 +174,28 @@ static struct chardev *open_chardev(struct vm *vm, enum serial_kind kind, const 
 }
 
 static struct chardev *serial_chr, *console_chr;
+static struct net_backend *net_backend;
+
+/* The guest's NIC and its backend (--net). */
+static int vm_setup_net(struct vm *vm)
+{
+    const struct net_config *nc = &vm->cfg->net;
+    if (nc->kind == NET_NONE)
+        return 0;
+    char *err = NULL;
+    net_backend = net_backend_open(vm->loop, nc, &err);
+    if (!net_backend) {
+        fprintf(stderr, "domus-vmm: %s\n", err ? err : "cannot open the network backend");
+        free(err);
+        return -EINVAL;
+    }
+    uint8_t mac[6];
+    if (nc->mac_set)
+        memcpy(mac, nc->mac, 6);
+    else
+        net_mac_from_name(vm->cfg->name, mac);
+    return virtio_net_create(vm, net_backend, vm->loop, mac);
+}
 
 /* Ctrl-A x on a stdio console: the user wants out, as with QEMU. */
 static void on_console_quit(void *opaque)
@@ -215,6 +238,8 @@ static int vm_setup_devices(struct vm *vm)
         if ((r = virtio_console_create(vm, console_chr)) < 0)
             return r;
     }
+    if ((r = vm_setup_net(vm)) < 0)
+        return r;
     return 0;
 }
 
@@ -352,6 +377,7 @@ static void vm_reexec(void)
     chardev_close(serial_chr);
     chardev_close(console_chr);
     control_close();
+    net_backend_close(net_backend);   /* its listening ports must be free for the new image */
     setenv("DOMUS_VMM_REBOOTED", "1", 1);
     execv("/proc/self/exe", vmm_argv);
     fprintf(stderr, "domus-vmm: cannot restart for guest reboot: %s\n", strerror(errno));

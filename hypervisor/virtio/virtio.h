@@ -39,6 +39,7 @@ struct virtio_device;
 #define VIRTIO_STATUS_FAILED        128
 
 /* Virtio device types (5 Device Types) */
+#define VIRTIO_ID_NET     1
 #define VIRTIO_ID_BLOCK   2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG     4
@@ -113,5 +114,9 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *disk);
  * message such as "cannot open disk PATH: it is in use by another process". */
 int virtio_blk_create_err(struct vm *vm, const struct disk_config *disk, char **error);
 int virtio_rng_create(struct vm *vm);
+struct net_backend;
+struct event_loop;
+/* The guest's NIC on @nb (NULL: a NIC with no cable). */
+int virtio_net_create(struct vm *vm, struct net_backend *nb, struct event_loop *loop, const uint8_t mac[6]);
 /* @backend may be NULL: guest output is then discarded and there is no input. */
 int virtio_console_create(struct vm *vm, struct chardev *backend);

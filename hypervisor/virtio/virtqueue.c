@@ -214,6 +214,28 @@ void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t written)
     __atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
 }
 
+void virtqueue_fill(struct virtqueue *vq, unsigned offset, uint16_t head, uint32_t written)
+{
+    if (!vq->ready)
+        return;
+    struct virtq_used_elem *e = &vq->used->ring[(uint16_t)(vq->used_idx + offset) & (vq->size - 1)];
+    __atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);
+    __atomic_store_n(&e->len, htole32(written), __ATOMIC_RELAXED);
+}
+
+void virtqueue_flush(struct virtqueue *vq, unsigned count)
+{
+    if (!vq->ready)
+        return;
+    vq->used_idx = (uint16_t)(vq->used_idx + count);
+    __atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
+}
+
+void virtqueue_unpop(struct virtqueue *vq, unsigned count)
+{
+    vq->last_avail = (uint16_t)(vq->last_avail - count);
+}
+
 bool virtqueue_should_notify(struct virtqueue *vq)
 {
     if (!vq->ready)

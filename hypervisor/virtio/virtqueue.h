@@ -93,6 +93,15 @@ int virtqueue_enable(struct virtqueue *vq, const struct guest_mem *mem);
 int virtqueue_pop(struct virtqueue *vq, struct virtq_chain *chain);
 /* Returns a chain to the used ring with @written bytes written by the device. */
 void virtqueue_push(struct virtqueue *vq, uint16_t head, uint32_t written);
+/* Several chains that make up one reply (virtio-net's mergeable receive
+ * buffers): writes the used element @offset places after the published
+ * index without publishing it; virtqueue_flush() then publishes @count at
+ * once, so the driver never sees a half-written reply. */
+void virtqueue_fill(struct virtqueue *vq, unsigned offset, uint16_t head, uint32_t written);
+void virtqueue_flush(struct virtqueue *vq, unsigned count);
+/* Gives back the last @count popped chains (not yet filled), e.g. when a
+ * reply turned out not to fit in what the driver has posted. */
+void virtqueue_unpop(struct virtqueue *vq, unsigned count);
 /* Whether the driver wants an interrupt for what was pushed since the last
  * call (honours NO_INTERRUPT, or used_event when EVENT_IDX is negotiated). */
 bool virtqueue_should_notify(struct virtqueue *vq);

@@ -52,6 +52,10 @@ expect_usage_error "too many cpus" "--cpus: '65'" --kernel "$kernel" --cpus 65
 expect_usage_error "cpus not a number" "--cpus: 'two'" --kernel "$kernel" --cpus two
 expect_usage_error "bad serial" "--serial: expected" --kernel "$kernel" --serial tcp:1234
 expect_usage_error "bad control" "--control: expected unix:PATH" --kernel "$kernel" --control /tmp/x
+expect_usage_error "bad net backend" "--net: expected user" --kernel "$kernel" --net slirp
+expect_usage_error "bad hostfwd" "--net: bad hostfwd 'tcp:127.0.0.1:80'" --kernel "$kernel" --net user,hostfwd=tcp:127.0.0.1:80
+expect_usage_error "bad net model" "--net: model must be" --kernel "$kernel" --net user,model=rtl8139
+expect_usage_error "multicast mac" "not a unicast MAC" --kernel "$kernel" --net user,mac=01:02:03:04:05:06
 printf '[vm]\nkernel=%s\nfrobnicate=1\n' "$kernel" > "$work/bad.conf"
 expect_usage_error "config with unknown key" "unknown key 'frobnicate'" --config "$work/bad.conf"
 expect_usage_error "missing config" "--config $work/nope" --config "$work/nope"

@@ -1,0 +1,372 @@
+/* virtio-net driven directly on fake guest memory with a recording backend:
+ * transmit offloads (checksum, TSO) produce frames a network accepts, the
+ * receive side merges buffers and holds frames while the guest has none,
+ * and hostile buffers stop the device, not the VMM. Also --net parsing. */
+#include "virtio/virtio_net.h"
+#include "net/net.h"
+#include "net/net_config.h"
+#include "net/net_offload.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+int virtio_pci_create(struct vm *vm, struct virtio_device *vdev)
+{
+    return -ENOSYS;
+}
+
+#define QSZ      16
+#define RAM_SIZE (4u << 20)
+#define RXQ_GPA  0x1000                /* desc, avail +0x1000, used +0x2000 */
+#define TXQ_GPA  0x8000
+#define BUF_GPA  0x100000
+
+struct fake_nb {
+    struct net_backend nb;
+    GPtrArray *frames;                 /* GBytes of what the guest sent */
+};
+
+static void fake_send(struct net_backend *nb, const uint8_t *frame, size_t len)
+{
+    g_ptr_array_add(((struct fake_nb *)nb)->frames, g_bytes_new(frame, len));
+}
+
+static void fake_free(struct net_backend *nb) { }
+
+static const struct net_backend_ops fake_ops = { .name = "fake", .send = fake_send, .free = fake_free };
+
+struct fx {
+    uint8_t *ram;
+    struct guest_mem mem;
+    struct fake_nb fnb;
+    struct virtio_net *net;
+    struct virtio_device *vdev;
+    unsigned irqs[2], config_irqs;
+    uint16_t ndesc[2];
+    uint64_t next_buf;
+};
+
+static void count_irq(struct virtio_device *vdev, unsigned q) { ((struct fx *)vdev->transport)->irqs[q]++; }
+static void count_cfg(struct virtio_device *vdev) { ((struct fx *)vdev->transport)->config_irqs++; }
+
+static uint64_t qbase(unsigned q) { return q == VIRTIO_NET_RXQ ? RXQ_GPA : TXQ_GPA; }
+static struct virtq_desc *descs(struct fx *f, unsigned q) { return (struct virtq_desc *)(f->ram + qbase(q)); }
+static struct virtq_avail *avail(struct fx *f, unsigned q) { return (struct virtq_avail *)(f->ram + qbase(q) + 0x1000); }
+static struct virtq_used *used(struct fx *f, unsigned q) { return (struct virtq_used *)(f->ram + qbase(q) + 0x2000); }
+
+static void fx_setup(struct fx *f, gconstpointer data)
+{
+    f->ram = g_malloc0(RAM_SIZE);
+    guest_mem_init_fake(&f->mem, f->ram, RAM_SIZE);
+    f->fnb.nb.ops = &fake_ops;
+    f->fnb.frames = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    static const uint8_t mac[6] = { 0x02, 0xd0, 1, 2, 3, 4 };
+    g_assert_cmpint(virtio_net_new(&f->fnb.nb, NULL, mac, &f->net), ==, 0);
+    f->vdev = virtio_net_device(f->net);
+    f->vdev->transport = f;
+    f->vdev->notify_queue = count_irq;
+    f->vdev->notify_config = count_cfg;
+    f->vdev->driver_features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+                               (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+                               (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_STATUS);
+    f->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
+    for (unsigned q = 0; q < 2; q++) {
+        struct virtqueue *vq = &f->vdev->vqs[q];
+        vq->size = QSZ;
+        vq->desc_gpa = qbase(q);
+        vq->avail_gpa = qbase(q) + 0x1000;
+        vq->used_gpa = qbase(q) + 0x2000;
+        g_assert_cmpint(virtqueue_enable(vq, &f->mem), ==, 0);
+    }
+    f->next_buf = BUF_GPA;
+}
+
+static void fx_teardown(struct fx *f, gconstpointer data)
+{
+    virtio_net_free(f->net);
+    for (unsigned i = 0; i < f->fnb.nb.backlog_count; i++)
+        g_free(f->fnb.nb.backlog[(f->fnb.nb.backlog_head + i) % NET_BACKLOG]);
+    g_ptr_array_unref(f->fnb.frames);
+    g_free(f->ram);
+}
+
+/* Posts a one-descriptor buffer on queue q; returns its guest address. */
+static uint64_t post(struct fx *f, unsigned q, uint64_t gpa, uint32_t len, bool writable)
+{
+    uint16_t d = f->ndesc[q]++ % QSZ;
+    descs(f, q)[d] = (struct virtq_desc){ .addr = gpa, .len = len, .flags = writable ? VIRTQ_DESC_F_WRITE : 0 };
+    struct virtq_avail *a = avail(f, q);
+    a->ring[a->idx % QSZ] = d;
+    a->idx++;
+    return gpa;
+}
+
+static uint64_t alloc(struct fx *f, size_t len)
+{
+    uint64_t g = f->next_buf;
+    f->next_buf += (len + 4095) & ~4095ul;
+    return g;
+}
+
+/* ---- frames ---- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* Ethernet + IPv4 + TCP (or UDP) with @payload bytes, checksums left as a
+ * guest leaves them with offloads on: the pseudo-header sum in the field. */
+static size_t build_ipv4(uint8_t *f, bool tcp, size_t payload, uint8_t tcp_flags)
+{
+    memset(f, 0, 14 + 20 + 20 + payload);
+    memcpy(f, "\x02\xd0\x00\x00\x00\x02\x02\xd0\x01\x02\x03\x04\x08\x00", 14);
+    uint8_t *ip = f + 14, *l4 = ip + 20;
+    size_t l4len = (tcp ? 20 : 8) + payload;
+    ip[0] = 0x45;
+    put16(ip + 2, (uint16_t)(20 + l4len));
+    put16(ip + 4, 0x1234);
+    ip[8] = 64;
+    ip[9] = tcp ? 6 : 17;
+    memcpy(ip + 12, "\x0a\x00\x02\x0f\x0a\x00\x02\x02", 8);
+    put16(l4, 40000);
+    put16(l4 + 2, 80);
+    uint8_t *data = l4 + (tcp ? 20 : 8);
+    for (size_t i = 0; i < payload; i++)
+        data[i] = (uint8_t)(i * 13 + 1);
+    uint32_t pseudo = net_csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)l4len;
+    if (tcp) {
+        put16(l4 + 4, 0x1000);       /* seq 0x10000000 */
+        l4[12] = 5 << 4;
+        l4[13] = tcp_flags;
+        put16(l4 + 14, 65535);
+        put16(l4 + 16, net_csum_fold(pseudo));
+    } else {
+        put16(l4 + 4, (uint16_t)l4len);
+        put16(l4 + 6, net_csum_fold(pseudo));
+    }
+    return 14 + 20 + l4len;
+}
+
+/* True when the frame's IPv4 header and TCP/UDP checksums verify. */
+static bool ipv4_valid(const uint8_t *f, size_t len)
+{
+    const uint8_t *ip = f + 14;
+    size_t tot = get16(ip + 2);
+    if (14 + tot != len || net_csum_fold(net_csum_add(0, ip, 20)) != 0xFFFF)
+        return false;
+    uint32_t s = net_csum_add(0, ip + 12, 8) + ip[9] + (uint32_t)(tot - 20);
+    return net_csum_fold(net_csum_add(s, ip + 20, tot - 20)) == 0xFFFF;
+}
+
+/* Sends header+frame as a two-descriptor chain and runs the device. */
+static void transmit(struct fx *f, const struct virtio_net_hdr *h, const uint8_t *frame, size_t len)
+{
+    uint64_t hg = alloc(f, sizeof(*h)), fg = alloc(f, len);
+    memcpy(f->ram + hg, h, sizeof(*h));
+    memcpy(f->ram + fg, frame, len);
+    uint16_t d = f->ndesc[1]++ % QSZ, d2 = f->ndesc[1]++ % QSZ;
+    descs(f, 1)[d] = (struct virtq_desc){ .addr = hg, .len = sizeof(*h), .flags = VIRTQ_DESC_F_NEXT, .next = d2 };
+    descs(f, 1)[d2] = (struct virtq_desc){ .addr = fg, .len = (uint32_t)len };
+    struct virtq_avail *a = avail(f, 1);
+    a->ring[a->idx % QSZ] = d;
+    a->idx++;
+    f->vdev->ops->queue_notify(f->vdev, VIRTIO_NET_TXQ);
+}
+
+static const uint8_t *frame_at(struct fx *f, unsigned i, size_t *len)
+{
+    return g_bytes_get_data(g_ptr_array_index(f->fnb.frames, i), len);
+}
+
+/* ---- tests ---- */
+
+static void test_tx_checksum(struct fx *f, gconstpointer data)
+{
+    uint8_t frame[200];
+    size_t len = build_ipv4(frame, false, 100, 0);
+    struct virtio_net_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = htole16(34),
+                                .csum_offset = htole16(6) };
+    put16(frame + 14 + 10, (uint16_t)~net_csum_fold(net_csum_add(0, frame + 14, 20)));
+    transmit(f, &h, frame, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 1);
+    size_t got;
+    const uint8_t *out = frame_at(f, 0, &got);
+    g_assert_cmpuint(got, ==, len);
+    g_assert_true(ipv4_valid(out, got));
+    g_assert_cmpuint(used(f, 1)->idx, ==, 1);
+    g_assert_cmpuint(f->irqs[1], ==, 1);
+}
+
+static void test_tx_tso(struct fx *f, gconstpointer data)
+{
+    static uint8_t frame[14 + 40 + 3000];
+    size_t len = build_ipv4(frame, true, 3000, 0x19 /* FIN PSH ACK */);
+    struct virtio_net_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .gso_type = NET_GSO_TCPV4,
+                                .hdr_len = htole16(54), .gso_size = htole16(1448),
+                                .csum_start = htole16(34), .csum_offset = htole16(16) };
+    transmit(f, &h, frame, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 3);
+    size_t expect[3] = { 1448, 1448, 104 };
+    uint32_t seq = 0x10000000;
+    for (unsigned i = 0; i < 3; i++) {
+        size_t got;
+        const uint8_t *out = frame_at(f, i, &got);
+        g_assert_cmpuint(got, ==, 54 + expect[i]);
+        g_assert_true(ipv4_valid(out, got));
+        const uint8_t *tcp = out + 34;
+        g_assert_cmpuint((uint32_t)get16(tcp + 4) << 16 | get16(tcp + 6), ==, seq);
+        g_assert_cmpuint(tcp[13], ==, i == 2 ? 0x19 : 0x10);   /* FIN/PSH only on the last */
+        g_assert_cmpuint(get16(out + 14 + 4), ==, 0x1234 + i);  /* IP IDs count up */
+        g_assert_cmpmem(out + 54, expect[i], frame + 54 + (seq - 0x10000000), expect[i]);
+        seq += (uint32_t)expect[i];
+    }
+}
+
+/* A GSO request on something that is not TCP is dropped, and the device goes on. */
+static void test_tx_bad_gso(struct fx *f, gconstpointer data)
+{
+    uint8_t frame[200];
+    size_t len = build_ipv4(frame, false, 100, 0);
+    struct virtio_net_hdr h = { .gso_type = NET_GSO_TCPV4, .gso_size = htole16(10) };
+    transmit(f, &h, frame, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);
+    g_assert_cmpuint(used(f, 1)->idx, ==, 1);
+    h = (struct virtio_net_hdr){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = htole16(190),
+                                 .csum_offset = htole16(100) };
+    transmit(f, &h, frame, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);
+    h = (struct virtio_net_hdr){ 0 };
+    transmit(f, &h, frame, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 1);
+    g_assert_false(f->vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void test_rx_mergeable(struct fx *f, gconstpointer data)
+{
+    uint64_t b[4];
+    for (unsigned i = 0; i < 4; i++)
+        b[i] = post(f, 0, alloc(f, 1024), 1024, true);
+    uint8_t frame[3000];
+    for (unsigned i = 0; i < sizeof(frame); i++)
+        frame[i] = (uint8_t)(i * 7);
+    g_assert_true(net_backend_deliver(&f->fnb.nb, frame, sizeof(frame)));
+    struct virtq_used *u = used(f, 0);
+    g_assert_cmpuint(u->idx, ==, 3);     /* 12 + 3000 bytes in three 1024-byte buffers */
+    g_assert_cmpuint(u->ring[0].len, ==, 1024);
+    g_assert_cmpuint(u->ring[2].len, ==, 3012 - 2048);
+    struct virtio_net_hdr h;
+    memcpy(&h, f->ram + b[0], sizeof(h));
+    g_assert_cmpuint(le16toh(h.num_buffers), ==, 3);
+    g_assert_cmpuint(h.flags, ==, VIRTIO_NET_HDR_F_DATA_VALID);
+    g_assert_cmpmem(f->ram + b[0] + 12, 1012, frame, 1012);
+    g_assert_cmpmem(f->ram + b[1], 1024, frame + 1012, 1024);
+    g_assert_cmpmem(f->ram + b[2], 3000 - 2036, frame + 2036, 3000 - 2036);
+    g_assert_cmpuint(f->irqs[0], ==, 1);
+}
+
+/* No buffers: the frame waits (nothing half-delivered); posting buffers and
+ * kicking the receive queue lets it in. */
+static void test_rx_backlog(struct fx *f, gconstpointer data)
+{
+    post(f, 0, alloc(f, 1024), 1024, true);
+    uint8_t frame[1500] = { 1, 2, 3 };
+    g_assert_false(net_backend_deliver(&f->fnb.nb, frame, sizeof(frame)));
+    g_assert_cmpuint(used(f, 0)->idx, ==, 0);   /* one buffer was not enough: none used */
+    g_assert_cmpuint(f->fnb.nb.backlog_count, ==, 1);
+    uint64_t b = post(f, 0, alloc(f, 1024), 1024, true);
+    f->vdev->ops->queue_notify(f->vdev, VIRTIO_NET_RXQ);
+    g_assert_cmpuint(used(f, 0)->idx, ==, 2);
+    g_assert_cmpuint(f->fnb.nb.backlog_count, ==, 0);
+    g_assert_cmpuint(f->ram[b - 4096 + 12], ==, 1);
+    /* A full backlog drops instead of growing. */
+    for (unsigned i = 0; i < NET_BACKLOG + 10; i++)
+        net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
+    g_assert_cmpuint(f->fnb.nb.backlog_count, ==, NET_BACKLOG);
+    g_assert_cmpuint(f->fnb.nb.rx_dropped, ==, 10);
+}
+
+static void test_rx_hostile(struct fx *f, gconstpointer data)
+{
+    post(f, 0, alloc(f, 8), 8, true);     /* smaller than the header */
+    uint8_t frame[60] = { 0 };
+    net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
+    g_assert_true(f->vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+    g_assert_cmpuint(f->config_irqs, ==, 1);
+    g_assert_cmpuint(used(f, 0)->idx, ==, 0);
+}
+
+static void test_tx_outside_ram(struct fx *f, gconstpointer data)
+{
+    descs(f, 1)[0] = (struct virtq_desc){ .addr = RAM_SIZE - 8, .len = 4096 };
+    struct virtq_avail *a = avail(f, 1);
+    a->ring[a->idx++ % QSZ] = 0;
+    f->vdev->ops->queue_notify(f->vdev, VIRTIO_NET_TXQ);
+    g_assert_true(f->vdev->status & VIRTIO_STATUS_NEEDS_RESET);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);
+}
+
+static void test_link_down(struct fx *f, gconstpointer data)
+{
+    post(f, 0, alloc(f, 2048), 2048, true);
+    virtio_net_set_link(f->net, false);
+    g_assert_cmpuint(f->config_irqs, ==, 1);
+    uint8_t frame[60] = { 0 };
+    net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
+    g_assert_cmpuint(used(f, 0)->idx, ==, 0);
+    virtio_net_set_link(f->net, true);
+    net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
+    g_assert_cmpuint(used(f, 0)->idx, ==, 1);
+}
+
+static void test_config_parse(void)
+{
+    struct net_config c;
+    char why[256];
+    g_assert_cmpint(net_config_parse("user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::53-10.0.2.9:53", &c, why, sizeof(why)), ==, 0);
+    g_assert_cmpint(c.kind, ==, NET_USER);
+    g_assert_cmpuint(c.nhostfwd, ==, 2);
+    g_assert_cmpuint(c.hostfwd[0].host_port, ==, 8080);
+    g_assert_cmpuint(c.hostfwd[0].guest_port, ==, 80);
+    g_assert_cmpuint(c.hostfwd[0].host_addr, ==, htobe32(0x7F000001));
+    g_assert_true(c.hostfwd[1].udp);
+    g_assert_cmpuint(c.hostfwd[1].guest_addr, ==, htobe32(0x0A000209));
+    g_assert_cmpint(net_config_parse("tap:tap0,mac=02:00:00:00:00:01", &c, why, sizeof(why)), ==, 0);
+    g_assert_cmpstr(c.ifname, ==, "tap0");
+    g_assert_true(c.mac_set);
+    g_assert_cmpint(net_config_parse("none", &c, why, sizeof(why)), ==, 0);
+    static const char *bad[] = { "", "usr", "tap:", "user,hostfwd=tcp:1.2.3.4:0-:80",
+                                 "user,hostfwd=tcp::80-:99999", "user,hostfwd=sctp::1-:1",
+                                 "user,mac=01:00:00:00:00:01", "user,mac=zz", "none,model=virtio",
+                                 "user,model=rtl8139", "tap:tap0,hostfwd=tcp::1-:1", "user,bogus" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        why[0] = 0;
+        g_assert_cmpint(net_config_parse(bad[i], &c, why, sizeof(why)), ==, -EINVAL);
+        g_assert_nonnull(strstr(why, "--net"));
+        g_assert_null(strchr(why, '\n'));
+    }
+    uint8_t m1[6], m2[6], m3[6];
+    net_mac_from_name("desktop", m1);
+    net_mac_from_name("desktop", m2);
+    net_mac_from_name("laptop", m3);
+    g_assert_cmpmem(m1, 6, m2, 6);
+    g_assert_true(memcmp(m1, m3, 6) != 0);
+    g_assert_cmpuint(m1[0] & 3, ==, 2);   /* locally administered unicast */
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define T(name, fn) g_test_add("/virtio-net/" name, struct fx, NULL, fx_setup, fn, fx_teardown)
+    T("tx-checksum", test_tx_checksum);
+    T("tx-tso", test_tx_tso);
+    T("tx-bad-offload", test_tx_bad_gso);
+    T("tx-outside-ram", test_tx_outside_ram);
+    T("rx-mergeable", test_rx_mergeable);
+    T("rx-backlog", test_rx_backlog);
+    T("rx-hostile", test_rx_hostile);
+    T("link-down", test_link_down);
+    g_test_add_func("/net/config-parse", test_config_parse);
+    return g_test_run();
+}
