@@ -1,0 +1,298 @@
+/* domus-img: create, inspect, check and snapshot disk images.
+ * Usage errors are one line and exit status 2; check exits like qemu-img
+ * (0 clean, 2 corruption, 3 leaks only). */
+#include "block/block.h"
+#include "img.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int img_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("domus-img: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see domus-img --help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+int img_fail(char *error, int r)
+{
+    fprintf(stderr, "domus-img: %s\n", error ? error : strerror(-r));
+    free(error);
+    return 1;
+}
+
+int img_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 0: break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    if (*end == 'i' && shift)
+        end++;
+    if (*end == 'B' && shift)
+        end++;
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int img_open(const char *path, const char *fmt, bool readonly, bool nolock, struct block **b)
+{
+    struct block_open_opts o = { .readonly = readonly, .no_lock = nolock };
+    if (fmt && block_parse_format(fmt, &o.format) < 0)
+        return img_usage("unknown format '%s' (raw or qcow2)", fmt);
+    char *err = NULL;
+    int r = block_open(path, &o, b, &err);
+    return r < 0 ? img_fail(err, r) : 0;
+}
+
+static void help(void)
+{
+    puts("Usage: domus-img COMMAND [options]\n"
+         "  create [-f raw|qcow2] [-b BACKING [-F FMT]] [-o cluster_size=N,refcount_bits=N,compat=0.10|1.1,compression_type=zlib|zstd] FILE [SIZE]\n"
+         "  info [--json] [-U] FILE\n"
+         "  check [-r leaks|all] FILE         exit 0 clean, 2 corrupt, 3 leaks\n"
+         "  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
+         "  rebase [-u] -b BACKING [-F FMT] FILE   (-b \"\" removes the backing file)\n"
+         "  commit FILE                       write FILE's data into its backing file\n"
+         "  convert [-f FMT] [-O raw|qcow2] [-p] SOURCE DEST");
+}
+
+static int create_opt(struct block_create_opts *o, char *spec)
+{
+    for (char *tok = strtok(spec, ","); tok; tok = strtok(NULL, ",")) {
+        char *v = strchr(tok, '=');
+        uint64_t n;
+        if (!v)
+            return img_usage("create -o: expected KEY=VALUE, got '%s'", tok);
+        *v++ = 0;
+        if (!strcmp(tok, "cluster_size") && !img_parse_size(v, &n) && n <= UINT32_MAX)
+            o->cluster_size = (uint32_t)n;
+        else if (!strcmp(tok, "refcount_bits") && !img_parse_size(v, &n) && n <= 64)
+            o->refcount_bits = (unsigned)n;
+        else if (!strcmp(tok, "compat") && (!strcmp(v, "0.10") || !strcmp(v, "1.1")))
+            o->version = !strcmp(v, "0.10") ? 2 : 3;
+        else if (!strcmp(tok, "compression_type") && (!strcmp(v, "zlib") || !strcmp(v, "zstd")))
+            o->zstd = !strcmp(v, "zstd");
+        else
+            return img_usage("create -o: bad option '%s=%s'", tok, v);
+    }
+    return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+    struct block_create_opts o = { .format = BLOCK_FMT_QCOW2 };
+    int c;
+    while ((c = getopt(argc, argv, "f:b:F:o:")) != -1) {
+        switch (c) {
+        case 'f':
+            if (block_parse_format(optarg, &o.format) < 0 || o.format == BLOCK_FMT_AUTO)
+                return img_usage("create: unknown format '%s' (raw or qcow2)", optarg);
+            break;
+        case 'b': o.backing_file = optarg; break;
+        case 'F':
+            if (block_parse_format(optarg, &o.backing_format) < 0)
+                return img_usage("create: unknown backing format '%s'", optarg);
+            break;
+        case 'o': {
+            int r = create_opt(&o, optarg);
+            if (r)
+                return r;
+            break;
+        }
+        default: return img_usage("create: unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return img_usage("create: missing FILE");
+    const char *path = argv[optind++];
+    if (optind < argc && img_parse_size(argv[optind++], &o.size) < 0)
+        return img_usage("create: '%s' is not a size", argv[optind - 1]);
+    if (optind < argc)
+        return img_usage("create: unexpected argument '%s'", argv[optind]);
+    if (!o.size && !o.backing_file)
+        return img_usage("create: missing SIZE");
+    char *err = NULL;
+    int r = block_create(path, &o, &err);
+    return r < 0 ? img_fail(err, r) : 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    bool json = false, nolock = false;
+    static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+    int c;
+    while ((c = getopt_long(argc, argv, "U", lo, NULL)) != -1) {
+        if (c == 'j')
+            json = true;
+        else if (c == 'U')
+            nolock = true;
+        else
+            return img_usage("info: unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind != argc - 1)
+        return img_usage("info: expected one FILE");
+    struct block *b;
+    struct block_open_opts o = { .readonly = true, .no_lock = nolock, .no_backing = true };
+    char *err = NULL;
+    int r = block_open(argv[optind], &o, &b, &err);
+    if (r < 0)
+        return img_fail(err, r);
+    struct block_info in;
+    block_get_info(b, &in);
+    struct block_snapshot *sn;
+    unsigned nsn;
+    block_snapshot_list(b, &sn, &nsn);
+    if (json) {
+        printf("{\"filename\": \"%s\", \"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64,
+               argv[optind], block_format_name(in.format), in.virtual_size, in.disk_size);
+        if (in.format == BLOCK_FMT_QCOW2)
+            printf(", \"cluster-size\": %u, \"compat\": \"%s\", \"refcount-bits\": %u, \"compression-type\": \"%s\", "
+                   "\"lazy-refcounts\": %s, \"corrupt\": %s",
+                   in.cluster_size, in.version == 2 ? "0.10" : "1.1", in.refcount_bits, in.compression,
+                   in.lazy_refcounts ? "true" : "false", in.corrupt ? "true" : "false");
+        if (in.backing_file[0])
+            printf(", \"backing-filename\": \"%s\"", in.backing_file);
+        if (in.backing_format[0])
+            printf(", \"backing-filename-format\": \"%s\"", in.backing_format);
+        printf(", \"snapshots\": [");
+        for (unsigned i = 0; i < nsn; i++)
+            printf("%s{\"id\": \"%s\", \"name\": \"%s\", \"vm-state-size\": %" PRIu64 ", \"date-sec\": %u}",
+                   i ? ", " : "", sn[i].id, sn[i].name, sn[i].vm_state_size, sn[i].date_sec);
+        printf("]}\n");
+    } else {
+        printf("image: %s\nfile format: %s\nvirtual size: %" PRIu64 " bytes\ndisk size: %" PRIu64 " bytes\n",
+               argv[optind], block_format_name(in.format), in.virtual_size, in.disk_size);
+        if (in.format == BLOCK_FMT_QCOW2)
+            printf("cluster_size: %u\ncompat: %s\nrefcount bits: %u\ncompression type: %s\n", in.cluster_size,
+                   in.version == 2 ? "0.10" : "1.1", in.refcount_bits, in.compression);
+        if (in.backing_file[0])
+            printf("backing file: %s%s%s%s\n", in.backing_file, in.backing_format[0] ? " (format " : "",
+                   in.backing_format, in.backing_format[0] ? ")" : "");
+        if (nsn)
+            printf("snapshots:\n");
+        for (unsigned i = 0; i < nsn; i++)
+            printf("  %s\t%s\n", sn[i].id, sn[i].name);
+    }
+    free(sn);
+    block_close(b);
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    bool repair = false;
+    int c;
+    while ((c = getopt(argc, argv, "r:")) != -1) {
+        if (c == 'r' && (!strcmp(optarg, "leaks") || !strcmp(optarg, "all")))
+            repair = true;
+        else
+            return img_usage("check: unknown option '%s' (expected -r leaks|all)", argv[optind - 1]);
+    }
+    if (optind != argc - 1)
+        return img_usage("check: expected one FILE");
+    struct block *b;
+    int r = img_open(argv[optind], NULL, !repair, false, &b);
+    if (r)
+        return r;
+    struct block_check_result res;
+    char *err = NULL;
+    r = block_check(b, repair, &res, &err);
+    block_close(b);
+    if (r < 0)
+        return img_fail(err, r);
+    uint64_t corrupt = res.corruptions - res.corruptions_fixed, leaks = res.leaks - res.leaks_fixed;
+    if (res.leaks_fixed || res.corruptions_fixed)
+        printf("Repaired %" PRIu64 " leaked clusters and %" PRIu64 " errors.\n", res.leaks_fixed, res.corruptions_fixed);
+    if (corrupt)
+        printf("%" PRIu64 " errors were found on the image (first: %s).\n", corrupt, res.first_error);
+    if (leaks)
+        printf("%" PRIu64 " leaked clusters were found on the image.\n", leaks);
+    if (!corrupt && !leaks)
+        printf("No errors were found on the image.\n");
+    printf("%" PRIu64 "/%" PRIu64 " clusters allocated\n", res.allocated_clusters, res.total_clusters);
+    return corrupt ? 2 : leaks ? 3 : 0;
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+    int c, op = 0;
+    const char *name = NULL;
+    while ((c = getopt(argc, argv, "lc:a:d:")) != -1) {
+        if (op || (c != 'l' && c != 'c' && c != 'a' && c != 'd'))
+            return img_usage("snapshot: expected exactly one of -l, -c NAME, -a NAME, -d NAME");
+        op = c;
+        name = optarg;
+    }
+    if (!op || optind != argc - 1)
+        return img_usage("snapshot: expected one of -l, -c NAME, -a NAME, -d NAME and one FILE");
+    struct block *b;
+    int r = img_open(argv[optind], NULL, op == 'l', false, &b);
+    if (r)
+        return r;
+    char *err = NULL;
+    if (op == 'l') {
+        struct block_snapshot *sn;
+        unsigned n;
+        block_snapshot_list(b, &sn, &n);
+        printf("ID\tTAG\tVM SIZE\tDATE\n");
+        for (unsigned i = 0; i < n; i++) {
+            time_t t = sn[i].date_sec;
+            char date[32];
+            strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", localtime(&t));
+            printf("%s\t%s\t%" PRIu64 "\t%s\n", sn[i].id, sn[i].name, sn[i].vm_state_size, date);
+        }
+        free(sn);
+    } else if (op == 'c') {
+        r = block_snapshot_create(b, name, &err);
+    } else if (op == 'a') {
+        r = block_snapshot_apply(b, name, &err);
+    } else {
+        r = block_snapshot_delete(b, name, &err);
+    }
+    block_close(b);
+    return r < 0 ? img_fail(err, r) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return img_usage("missing COMMAND");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        help();
+        return 0;
+    }
+    opterr = 0;
+    optind = 1;
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        { "create", cmd_create }, { "info", cmd_info }, { "check", cmd_check }, { "snapshot", cmd_snapshot },
+        { "rebase", img_cmd_rebase }, { "commit", img_cmd_commit }, { "convert", img_cmd_convert },
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (!strcmp(cmd, cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    return img_usage("unknown command '%s'", cmd);
+}
