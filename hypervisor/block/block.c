@@ -105,13 +105,13 @@ static int open_one(const char *path, const struct block_open_opts *opts, struct
 {
     int fd = open(path, (opts->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0)
-        return block_err(error, -errno, "cannot open %s: %s", path, strerror(errno));
+        return block_err(error, -errno, "%s: %s", path, strerror(errno));
     struct stat st;
     int r = 0;
     if (fstat(fd, &st) < 0)
-        r = block_err(error, -errno, "cannot open %s: %s", path, strerror(errno));
+        r = block_err(error, -errno, "%s: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-        r = block_err(error, -EINVAL, "cannot open %s: not a regular file or block device", path);
+        r = block_err(error, -EINVAL, "%s: not a regular file or block device", path);
     for (unsigned i = 0; !r && i < seen->n; i++)
         if (seen->dev[i] == st.st_dev && seen->ino[i] == st.st_ino)
             r = block_err(error, -ELOOP, "%s: the backing chain loops back to it", path);

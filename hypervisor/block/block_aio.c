@@ -30,6 +30,7 @@ static int run(struct block_request *r)
     case BLOCK_OP_FLUSH: return block_flush(r->bdev);
     case BLOCK_OP_DISCARD: return block_discard(r->bdev, r->off, r->len);
     case BLOCK_OP_WRITE_ZEROES: return block_write_zeroes(r->bdev, r->off, r->len, r->unmap);
+    case BLOCK_OP_CALL: return r->call(r);
     }
     return -EINVAL;
 }

@@ -9,7 +9,8 @@
 struct block;
 struct block_aio;
 
-enum block_op { BLOCK_OP_READ, BLOCK_OP_WRITE, BLOCK_OP_FLUSH, BLOCK_OP_DISCARD, BLOCK_OP_WRITE_ZEROES };
+enum block_op { BLOCK_OP_READ, BLOCK_OP_WRITE, BLOCK_OP_FLUSH, BLOCK_OP_DISCARD, BLOCK_OP_WRITE_ZEROES,
+                BLOCK_OP_CALL /* ->call(req): several operations as one request */ };
 
 struct block_request {
     enum block_op op;
@@ -18,6 +19,7 @@ struct block_request {
     const struct iovec *iov;         /* READ / WRITE */
     int niov;
     bool unmap;
+    int (*call)(struct block_request *req);
     int ret;                         /* 0 or -errno, set on completion */
     void *opaque;                    /* the caller's */
     struct block_request *next;      /* queue link, owned by block_aio */

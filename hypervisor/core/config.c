@@ -1,4 +1,5 @@
 #include "config.h"
+#include "block/block.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -62,7 +63,9 @@ static void print_help(void)
          "  --kernel FILE          Linux bzImage to boot\n"
          "  --initrd FILE          initial ramdisk\n"
          "  --append CMDLINE       kernel command line\n"
-         "  --disk FILE[,readonly][,serial=ID]  raw disk image on virtio-blk (repeatable)\n"
+         "  --disk FILE[,readonly][,serial=ID][,format=raw|qcow2][,on-error=report|pause]\n"
+         "                         disk image on virtio-blk (repeatable; format probed if not given;\n"
+         "                         on-error=pause stops the guest on a full disk until 'resume')\n"
          "  --serial stdio|pty|unix:PATH|file:PATH|none   COM1 backend (default stdio)\n"
          "  --console stdio|pty|unix:PATH|file:PATH|none  virtio-console backend (default none)\n"
          "  --control unix:PATH    JSON control socket\n"
@@ -112,8 +115,13 @@ static int parse_disk(struct vm_config *cfg, const char *v)
             d->readonly = true;
         else if (!strncmp(parts[i], "serial=", 7) && strlen(parts[i] + 7) <= 20)
             d->serial = g_strdup(parts[i] + 7);
+        else if (!strcmp(parts[i], "format=raw") || !strcmp(parts[i], "format=qcow2"))
+            d->format = !strcmp(parts[i], "format=raw") ? BLOCK_FMT_RAW : BLOCK_FMT_QCOW2;
+        else if (!strcmp(parts[i], "on-error=report") || !strcmp(parts[i], "on-error=pause"))
+            d->pause_on_error = !strcmp(parts[i], "on-error=pause");
         else {
-            ret = usage_error("--disk: unknown option '%s' (expected readonly or serial=ID of at most 20 characters)", parts[i]);
+            ret = usage_error("--disk: unknown option '%s' (expected readonly, serial=ID of at most 20 characters, "
+                              "format=raw|qcow2 or on-error=report|pause)", parts[i]);
             g_free(d->path);
             g_free(d->serial);
             memset(d, 0, sizeof(*d));

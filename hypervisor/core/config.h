@@ -13,6 +13,8 @@ struct disk_config {
     char *path;
     bool readonly;
     char *serial;                    /* virtio-blk serial ID (<= 20 bytes) */
+    int format;                      /* enum block_format: 0 probes */
+    bool pause_on_error;             /* on-error=pause: ENOSPC/EIO pause the VM */
 };
 
 struct vm_config {

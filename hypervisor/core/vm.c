@@ -62,6 +62,12 @@ void vm_add_reset_hook(struct vm *vm, void (*reset)(void *opaque), void *opaque)
         vm->reset_hooks[vm->nreset_hooks++] = (struct vm_reset_hook){ reset, opaque };
 }
 
+void vm_add_resume_hook(struct vm *vm, void (*resume)(void *opaque), void *opaque)
+{
+    if (vm->nresume_hooks < sizeof(vm->resume_hooks) / sizeof(vm->resume_hooks[0]))
+        vm->resume_hooks[vm->nresume_hooks++] = (struct vm_reset_hook){ resume, opaque };
+}
+
 /* Everything a user can get wrong is checked before /dev/kvm is touched, so
  * that bad input is one clear line and exit status 2. */
 static int vm_check_inputs(const struct vm_config *cfg)
@@ -357,6 +363,8 @@ static enum vm_request vm_main_loop(struct vm *vm)
             break;
         case VM_REQ_RESUME:
             if (vm->state == VM_STATE_PAUSED) {
+                for (unsigned i = 0; i < vm->nresume_hooks; i++)
+                    vm->resume_hooks[i].reset(vm->resume_hooks[i].opaque);
                 vm_resume_all(vm);
                 vm->state = VM_STATE_RUNNING;
             }

@@ -57,6 +57,8 @@ struct vm {
 
     struct vm_reset_hook reset_hooks[32];
     unsigned nreset_hooks;
+    struct vm_reset_hook resume_hooks[16];   /* run after a resume (e.g. retry failed disk I/O) */
+    unsigned nresume_hooks;
 
     void (*power_button)(void *opaque);  /* set by the PM device */
     void *power_button_opaque;
@@ -67,6 +69,7 @@ void vm_request(struct vm *vm, enum vm_request req);
 /* Presses the ACPI power button. */
 void vm_powerdown(struct vm *vm);
 void vm_add_reset_hook(struct vm *vm, void (*reset)(void *opaque), void *opaque);
+void vm_add_resume_hook(struct vm *vm, void (*resume)(void *opaque), void *opaque);
 const char *vm_state_name(enum vm_state s);
 
 /* Builds the VM from a parsed config and runs it until power-off / crash.

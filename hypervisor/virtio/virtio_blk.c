@@ -1,27 +1,32 @@
-/* virtio-blk (virtio 1.x 5.2) on a raw image file or block device.
+/* virtio-blk (virtio 1.x 5.2) on a disk image through the block layer
+ * (raw or qcow2, see block/block.h).
  *
- * Requests are served synchronously on the I/O thread for now, straight
- * from and into guest memory with preadv/pwritev on the chain's iovecs. */
+ * The I/O thread pops requests and hands them to a worker pool, straight
+ * from and into guest memory; workers complete them through an eventfd
+ * back on the I/O thread, which writes the status and fills the used ring.
+ * No lock is held across disk I/O. With on-error=pause a request failing
+ * with ENOSPC or EIO is parked and the VM paused; resume retries it. */
 #include "virtio_blk.h"
+#include "block/block.h"
+#include "block/block_aio.h"
 #include "core/config.h"
+#include "core/event_loop.h"
+#include "core/vm.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <linux/fs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #define BLK_QUEUE_SIZE        256
 #define BLK_SEG_MAX           (VIRTQ_MAX_SEGS - 2)   /* plus header and status */
 #define BLK_MAX_DWZ_SECTORS   0x400000u              /* 2 GiB per discard/zeroes segment */
 #define BLK_MAX_DWZ_SEG       16
+#define BLK_WORKERS           4
 
 struct virtio_blk_config {           /* 5.2.4, up to write_zeroes_may_unmap */
     uint64_t capacity;
@@ -50,17 +55,36 @@ struct virtio_blk_state {
     char serial[VIRTIO_BLK_ID_BYTES];
 };
 
+/* One request in flight: a copy of its chain (guest memory stays mapped). */
+struct blk_req {
+    struct block_request br;
+    struct virtio_blk *blk;
+    unsigned q;
+    uint16_t head;
+    uint32_t gen;                    /* device generation it belongs to */
+    uint32_t written;                /* data bytes for the used ring on success */
+    unsigned nseg;                   /* DISCARD / WRITE_ZEROES segments */
+    bool discard;
+    struct virtio_blk_dwz seg[BLK_MAX_DWZ_SEG];
+    struct iovec *status;            /* where the status byte goes */
+    struct iovec status_iov;
+    struct iovec iov[];              /* data */
+};
+
 struct virtio_blk {
     struct virtio_device vdev;
-    int fd;
-    bool readonly;
+    struct block *bdev;
+    struct block_aio *aio;
+    struct vm *vm;
+    bool readonly, pause_on_error;
     uint64_t capacity;               /* 512-byte sectors */
     char serial[VIRTIO_BLK_ID_BYTES]; /* NUL-padded, not terminated at 20 */
     struct virtio_blk_config config;
     struct virtio_blk_state state;
-    /* I/O thread scratch, under vdev.lock */
-    struct virtq_chain chain;
-    struct iovec iov[VIRTQ_MAX_SEGS];
+    /* under vdev.lock */
+    uint32_t gen;                    /* bumped on reset: older completions are dropped */
+    struct blk_req *parked;          /* failed requests waiting for resume (on-error=pause) */
+    struct virtq_chain chain;        /* I/O thread scratch */
 };
 
 /* ---- requests ---- */
@@ -70,153 +94,120 @@ static bool blk_range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t
     return sector <= blk->capacity && count <= blk->capacity - sector;
 }
 
-/* Drops @done bytes from the front of an iovec array after a short transfer. */
-static void iov_advance(struct iovec **iov, unsigned *n, size_t done)
+static int blk_run_segments(struct block_request *br)
 {
-    while (*n && done >= (*iov)->iov_len) {
-        done -= (*iov)->iov_len;
-        (*iov)++;
-        (*n)--;
-    }
-    if (*n && done) {
-        (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + done;
-        (*iov)->iov_len -= done;
-    }
-}
-
-/* Reads or writes @len bytes at @sector between the file and bytes
- * [skip, skip+len) of the chain's iovecs. */
-static uint8_t blk_rw(struct virtio_blk *blk, const struct iovec *iov, unsigned n, size_t skip,
-                      uint64_t len, uint64_t sector, bool write)
-{
-    if (write && blk->readonly)
-        return VIRTIO_BLK_S_IOERR;   /* 5.2.6.2: MUST fail, write nothing */
-    if (len % VIRTIO_BLK_SECTOR || !blk_range_ok(blk, sector, len / VIRTIO_BLK_SECTOR))
-        return VIRTIO_BLK_S_IOERR;
-    struct iovec *v = blk->iov;
-    unsigned cnt = iov_slice(iov, n, skip, len, v, VIRTQ_MAX_SEGS);
-    off_t off = (off_t)(sector * VIRTIO_BLK_SECTOR);
-    while (len) {
-        ssize_t r = write ? pwritev(blk->fd, v, (int)cnt, off) : preadv(blk->fd, v, (int)cnt, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)                  /* error, or the file shrank under us */
-            return VIRTIO_BLK_S_IOERR;
-        off += r;
-        len -= (uint64_t)r;
-        iov_advance(&v, &cnt, (size_t)r);
-    }
-    return VIRTIO_BLK_S_OK;
-}
-
-static int blk_write_zero_buffer(struct virtio_blk *blk, off_t off, uint64_t len)
-{
-    static const uint8_t zeros[65536];
-    while (len) {
-        size_t k = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-        ssize_t r = pwrite(blk->fd, zeros, k, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -EIO;
-        off += r;
-        len -= (uint64_t)r;
+    struct blk_req *req = (struct blk_req *)br;
+    for (unsigned i = 0; i < req->nseg; i++) {
+        uint64_t off = le64toh(req->seg[i].sector) * VIRTIO_BLK_SECTOR;
+        uint64_t len = (uint64_t)le32toh(req->seg[i].num_sectors) * VIRTIO_BLK_SECTOR;
+        int r = req->discard ? block_discard(br->bdev, off, len)
+                             : block_write_zeroes(br->bdev, off, len, le32toh(req->seg[i].flags) & VIRTIO_BLK_DWZ_F_UNMAP);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
 
-static int blk_discard(struct virtio_blk *blk, off_t off, uint64_t len)
-{
-    if (fallocate(blk->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)len) == 0)
-        return 0;
-    /* Discard is only a hint (5.2.6.2: the device MAY deallocate). */
-    return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -errno;
-}
-
-/* The range must read back as zeroes afterwards whatever we do (5.2.6.2).
- * With unmap the space may go back to the host; without it it should stay
- * allocated, so zero it in place; plain writes are the last resort. */
-static int blk_write_zeroes(struct virtio_blk *blk, off_t off, uint64_t len, bool unmap)
-{
-    if (unmap && fallocate(blk->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)len) == 0)
-        return 0;
-    if (fallocate(blk->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, (off_t)len) == 0)
-        return 0;
-    return blk_write_zero_buffer(blk, off, len);
-}
-
-/* DISCARD / WRITE_ZEROES: all segments are checked before any is acted on. */
-static uint8_t blk_discard_zeroes(struct virtio_blk *blk, const struct virtq_chain *c, bool discard)
+/* Checks DISCARD / WRITE_ZEROES segments, all before any is acted on. */
+static uint8_t blk_parse_segments(struct virtio_blk *blk, const struct virtq_chain *c, struct blk_req *req)
 {
     if (blk->readonly)
         return VIRTIO_BLK_S_IOERR;
     uint64_t bytes = c->out_len - sizeof(struct virtio_blk_outhdr);
     if (bytes == 0 || bytes % sizeof(struct virtio_blk_dwz) || bytes / sizeof(struct virtio_blk_dwz) > BLK_MAX_DWZ_SEG)
         return VIRTIO_BLK_S_IOERR;
-    unsigned nseg = (unsigned)(bytes / sizeof(struct virtio_blk_dwz));
-    struct virtio_blk_dwz seg[BLK_MAX_DWZ_SEG];
-    iov_to_buf(c->out, c->nout, sizeof(struct virtio_blk_outhdr), seg, bytes);
-    for (unsigned i = 0; i < nseg; i++) {
-        uint32_t flags = le32toh(seg[i].flags);
+    req->nseg = (unsigned)(bytes / sizeof(struct virtio_blk_dwz));
+    iov_to_buf(c->out, c->nout, sizeof(struct virtio_blk_outhdr), req->seg, bytes);
+    for (unsigned i = 0; i < req->nseg; i++) {
+        uint32_t flags = le32toh(req->seg[i].flags);
         /* Unknown flags, or unmap on a discard: UNSUPP (5.2.6.2). */
-        if ((flags & ~VIRTIO_BLK_DWZ_F_UNMAP) || (discard && flags))
+        if ((flags & ~VIRTIO_BLK_DWZ_F_UNMAP) || (req->discard && flags))
             return VIRTIO_BLK_S_UNSUPP;
-        uint32_t num = le32toh(seg[i].num_sectors);
-        if (num > BLK_MAX_DWZ_SECTORS || !blk_range_ok(blk, le64toh(seg[i].sector), num))
-            return VIRTIO_BLK_S_IOERR;
-    }
-    for (unsigned i = 0; i < nseg; i++) {
-        off_t off = (off_t)(le64toh(seg[i].sector) * VIRTIO_BLK_SECTOR);
-        uint64_t len = (uint64_t)le32toh(seg[i].num_sectors) * VIRTIO_BLK_SECTOR;
-        int r = discard ? blk_discard(blk, off, len)
-                        : blk_write_zeroes(blk, off, len, le32toh(seg[i].flags) & VIRTIO_BLK_DWZ_F_UNMAP);
-        if (r < 0)
+        uint32_t num = le32toh(req->seg[i].num_sectors);
+        if (num > BLK_MAX_DWZ_SECTORS || !blk_range_ok(blk, le64toh(req->seg[i].sector), num))
             return VIRTIO_BLK_S_IOERR;
     }
     return VIRTIO_BLK_S_OK;
 }
 
-/* Serves one request. Layout (5.2.6): a 16-byte header in the readable part,
- * data, and the status as the last writable byte, whatever the descriptor
- * boundaries. Returns -EINVAL when that framing is missing (the device is
- * then failed), else 0 with *written set for the used ring. */
-static int blk_request(struct virtio_blk *blk, const struct virtq_chain *c, uint32_t *written)
+static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
+{
+    iov_from_buf(req->status, 1, 0, &status, 1);
+    virtqueue_push(&blk->vdev.vqs[req->q], req->head, (status == VIRTIO_BLK_S_OK ? req->written : 0) + 1);
+}
+
+/* Builds the request for one chain. Returns -EINVAL when the framing is
+ * missing (the device is then failed), 1 when it was answered at once
+ * (*status set), 0 when *out is to be submitted. */
+static int blk_prepare(struct virtio_blk *blk, unsigned q, const struct virtq_chain *c,
+                       struct blk_req **out, uint8_t *status, uint32_t *written)
 {
     struct virtio_blk_outhdr hdr;
     if (c->out_len < sizeof(hdr) || c->in_len < 1)
         return -EINVAL;
     iov_to_buf(c->out, c->nout, 0, &hdr, sizeof(hdr));
-    uint64_t sector = le64toh(hdr.sector);
-    uint64_t in_data = c->in_len - 1;          /* writable bytes before the status */
-    uint32_t data_written = 0;
-    uint8_t status;
-    switch (le32toh(hdr.type)) {
+    uint64_t sector = le64toh(hdr.sector), in_data = c->in_len - 1;
+    uint32_t type = le32toh(hdr.type);
+    *written = 0;
+    struct blk_req *req = calloc(1, sizeof(*req) + sizeof(struct iovec) * VIRTQ_MAX_SEGS);
+    if (!req) {
+        *status = VIRTIO_BLK_S_IOERR;
+        return 1;
+    }
+    req->blk = blk;
+    req->q = q;
+    req->head = c->head;
+    req->gen = blk->gen;
+    req->br.bdev = blk->bdev;
+    req->br.opaque = req;
+    /* The status byte is the last writable byte, whatever the descriptors. */
+    unsigned n = iov_slice(c->in, c->nin, in_data, 1, &req->status_iov, 1);
+    req->status = &req->status_iov;
+    uint64_t len = 0;
+    *status = VIRTIO_BLK_S_OK;
+    switch (type) {
     case VIRTIO_BLK_T_IN:
-        status = blk_rw(blk, c->in, c->nin, 0, in_data, sector, false);
-        if (status == VIRTIO_BLK_S_OK)
-            data_written = (uint32_t)in_data;
-        break;
     case VIRTIO_BLK_T_OUT:
-        status = blk_rw(blk, c->out, c->nout, sizeof(hdr), c->out_len - sizeof(hdr), sector, true);
+        if (type == VIRTIO_BLK_T_OUT && blk->readonly) {
+            *status = VIRTIO_BLK_S_IOERR;    /* 5.2.6.2: MUST fail, write nothing */
+            break;
+        }
+        len = type == VIRTIO_BLK_T_IN ? in_data : c->out_len - sizeof(hdr);
+        if (len % VIRTIO_BLK_SECTOR || !blk_range_ok(blk, sector, len / VIRTIO_BLK_SECTOR)) {
+            *status = VIRTIO_BLK_S_IOERR;
+            break;
+        }
+        req->br.op = type == VIRTIO_BLK_T_IN ? BLOCK_OP_READ : BLOCK_OP_WRITE;
+        req->br.off = sector * VIRTIO_BLK_SECTOR;
+        req->br.niov = (int)(type == VIRTIO_BLK_T_IN ? iov_slice(c->in, c->nin, 0, len, req->iov, VIRTQ_MAX_SEGS)
+                                                     : iov_slice(c->out, c->nout, sizeof(hdr), len, req->iov, VIRTQ_MAX_SEGS));
+        req->br.iov = req->iov;
+        req->written = type == VIRTIO_BLK_T_IN ? (uint32_t)len : 0;
         break;
     case VIRTIO_BLK_T_FLUSH:
-        status = blk->readonly || fdatasync(blk->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        req->br.op = BLOCK_OP_FLUSH;
         break;
     case VIRTIO_BLK_T_GET_ID:
-        data_written = (uint32_t)iov_from_buf(c->in, c->nin, 0, blk->serial,
-                                              in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES);
-        status = VIRTIO_BLK_S_OK;
+        *written = (uint32_t)iov_from_buf(c->in, c->nin, 0, blk->serial,
+                                          in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES);
         break;
     case VIRTIO_BLK_T_DISCARD:
     case VIRTIO_BLK_T_WRITE_ZEROES:
-        status = blk_discard_zeroes(blk, c, le32toh(hdr.type) == VIRTIO_BLK_T_DISCARD);
+        req->discard = type == VIRTIO_BLK_T_DISCARD;
+        *status = blk_parse_segments(blk, c, req);
+        req->br.op = BLOCK_OP_CALL;
+        req->br.call = blk_run_segments;
         break;
     default:
-        status = VIRTIO_BLK_S_UNSUPP;
+        *status = VIRTIO_BLK_S_UNSUPP;
         break;
     }
-    iov_from_buf(c->in, c->nin, in_data, &status, 1);
-    *written = data_written + 1;
+    bool now = *status != VIRTIO_BLK_S_OK || type == VIRTIO_BLK_T_GET_ID;
+    if (now || n != 1) {
+        free(req);
+        return 1;
+    }
+    *out = req;
     return 0;
 }
 
@@ -226,17 +217,104 @@ static void blk_queue_notify(struct virtio_device *vdev, unsigned q)
     bool pushed = false;
     pthread_mutex_lock(&vdev->lock);
     while (virtio_queue_pop(vdev, q, &blk->chain) > 0) {
+        struct blk_req *req = NULL;
+        uint8_t status;
         uint32_t written;
-        if (blk_request(blk, &blk->chain, &written) < 0) {
+        int r = blk_prepare(blk, q, &blk->chain, &req, &status, &written);
+        if (r < 0) {
             virtio_device_fail(vdev, "request without a header or a status byte");
             break;
         }
-        virtqueue_push(&vdev->vqs[q], blk->chain.head, written);
+        if (r == 0) {
+            block_aio_submit(blk->aio, &req->br);
+            continue;
+        }
+        iov_from_buf(blk->chain.in, blk->chain.nin, blk->chain.in_len - 1, &status, 1);
+        virtqueue_push(&vdev->vqs[q], blk->chain.head, written + 1);
         pushed = true;
     }
     if (pushed)
         virtio_queue_notify_guest(vdev, q);
     pthread_mutex_unlock(&vdev->lock);
+}
+
+static bool blk_pausable(const struct virtio_blk *blk, int err)
+{
+    return blk->pause_on_error && blk->vm && (err == -ENOSPC || err == -EIO || err == -EDQUOT);
+}
+
+/* Completions, on the I/O thread (or the unit tests' thread). */
+static void blk_complete(struct virtio_blk *blk)
+{
+    struct block_request *list = block_aio_reap(blk->aio);
+    bool notify[VIRTIO_MAX_QUEUES] = { false }, pause = false;
+    pthread_mutex_lock(&blk->vdev.lock);
+    while (list) {
+        struct blk_req *req = list->opaque;
+        list = list->next;
+        if (req->gen != blk->gen || !virtio_queue_active(&blk->vdev, req->q)) {
+            free(req);               /* the device was reset meanwhile */
+            continue;
+        }
+        if (req->br.ret < 0 && blk_pausable(blk, req->br.ret)) {
+            if (!blk->parked)
+                fprintf(stderr, "domus-vmm: disk %s: %s; pausing the guest until 'resume'\n",
+                        block_path(blk->bdev), strerror(-req->br.ret));
+            req->br.next = (struct block_request *)blk->parked;
+            blk->parked = req;
+            pause = true;
+            continue;
+        }
+        blk_finish(blk, req, req->br.ret < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+        notify[req->q] = true;
+        free(req);
+    }
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+        if (notify[q])
+            virtio_queue_notify_guest(&blk->vdev, q);
+    pthread_mutex_unlock(&blk->vdev.lock);
+    if (pause)
+        vm_request(blk->vm, VM_REQ_PAUSE);
+}
+
+static void blk_on_completion(void *opaque, uint32_t events)
+{
+    blk_complete(opaque);
+}
+
+/* On resume the parked requests are tried again. */
+static void blk_resume(void *opaque)
+{
+    struct virtio_blk *blk = opaque;
+    pthread_mutex_lock(&blk->vdev.lock);
+    struct blk_req *req = blk->parked;
+    blk->parked = NULL;
+    while (req) {
+        struct blk_req *next = (struct blk_req *)req->br.next;
+        block_aio_submit(blk->aio, &req->br);
+        req = next;
+    }
+    pthread_mutex_unlock(&blk->vdev.lock);
+}
+
+static void blk_reset(struct virtio_device *vdev)
+{
+    struct virtio_blk *blk = vdev->priv;
+    /* Requests still running may touch guest memory; wait for them. Workers
+     * never take the device lock, so waiting here under it is safe. */
+    block_aio_drain(blk->aio);
+    blk->gen++;
+    while (blk->parked) {
+        struct blk_req *next = (struct blk_req *)blk->parked->br.next;
+        free(blk->parked);
+        blk->parked = next;
+    }
+}
+
+void virtio_blk_wait_idle(struct virtio_blk *blk)
+{
+    block_aio_drain(blk->aio);
+    blk_complete(blk);
 }
 
 /* ---- device ---- */
@@ -268,6 +346,7 @@ static const struct virtio_device_ops virtio_blk_ops = {
     .config_size = sizeof(struct virtio_blk_config),
     .config_read = blk_config_read,
     .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
 };
 
 static int blk_error(char **error, int err, const char *fmt, ...)
@@ -296,10 +375,11 @@ static void blk_set_serial(struct virtio_blk *blk, const struct disk_config *dis
         blk->serial[i] = src[i] >= 0x20 && src[i] < 0x7F ? src[i] : '_';
 }
 
-static void blk_fill_config(struct virtio_blk *blk, const struct stat *st)
+/* Discards are aligned to the image's allocation unit (a qcow2 cluster). */
+static void blk_fill_config(struct virtio_blk *blk, uint32_t unit)
 {
     struct virtio_blk_config *c = &blk->config;
-    uint32_t align = st->st_blksize > VIRTIO_BLK_SECTOR ? (uint32_t)(st->st_blksize / VIRTIO_BLK_SECTOR) : 1;
+    uint32_t align = unit > VIRTIO_BLK_SECTOR ? unit / VIRTIO_BLK_SECTOR : 1;
     memset(c, 0, sizeof(*c));
     c->capacity = htole64(blk->capacity);
     c->seg_max = htole32(BLK_SEG_MAX);
@@ -312,59 +392,35 @@ static void blk_fill_config(struct virtio_blk *blk, const struct stat *st)
     c->write_zeroes_may_unmap = 1;
 }
 
-/* Opens @path and takes an OFD lock on it, so that two VMs never write one
- * image (and no VM reads an image another is writing). Returns the fd. */
-static int blk_open(const struct disk_config *disk, struct stat *st, uint64_t *size, char **error)
-{
-    const char *path = disk->path;
-    int fd = open(path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0)
-        return blk_error(error, -errno, "cannot open disk %s: %s", path, strerror(errno));
-    int err = 0;
-    if (fstat(fd, st) < 0) {
-        err = blk_error(error, -errno, "cannot open disk %s: %s", path, strerror(errno));
-    } else if (S_ISREG(st->st_mode)) {
-        *size = (uint64_t)st->st_size;
-    } else if (!S_ISBLK(st->st_mode)) {
-        err = blk_error(error, -EINVAL, "cannot open disk %s: not a regular file or block device", path);
-    } else if (ioctl(fd, BLKGETSIZE64, size) < 0) {
-        err = blk_error(error, -errno, "cannot open disk %s: %s", path, strerror(errno));
-    }
-    struct flock fl = { .l_type = disk->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
-    if (!err && fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-        /* A filesystem without locks (ENOLCK, EINVAL) is used unlocked. */
-        if (errno == EAGAIN || errno == EACCES)
-            err = blk_error(error, -EBUSY, "cannot open disk %s: it is in use by another process%s", path,
-                            disk->readonly ? " that writes to it" : "");
-    }
-    if (err) {
-        close(fd);
-        return err;
-    }
-    return fd;
-}
-
 int virtio_blk_new(const struct disk_config *disk, struct virtio_blk **out, char **error)
 {
     if (error)
         *error = NULL;
     if (!disk->path)
         return blk_error(error, -EINVAL, "disk without a path");
-    struct stat st;
-    uint64_t size = 0;
-    int fd = blk_open(disk, &st, &size, error);
-    if (fd < 0)
-        return fd;
+    struct block *bdev;
+    struct block_open_opts o = { .format = (enum block_format)disk->format, .readonly = disk->readonly };
+    char *why = NULL;
+    int r = block_open(disk->path, &o, &bdev, &why);
+    if (r < 0) {
+        blk_error(error, r, "cannot open disk %s", why ? why : strerror(-r));
+        free(why);
+        return r;
+    }
     struct virtio_blk *blk = calloc(1, sizeof(*blk));
-    if (!blk) {
-        close(fd);
+    if (!blk || !(blk->aio = block_aio_new(BLK_WORKERS))) {
+        free(blk);
+        block_close(bdev);
         return blk_error(error, -ENOMEM, "cannot open disk %s: out of memory", disk->path);
     }
-    blk->fd = fd;
+    blk->bdev = bdev;
     blk->readonly = disk->readonly;
-    blk->capacity = size / VIRTIO_BLK_SECTOR;  /* a partial last sector is not exposed */
+    blk->pause_on_error = disk->pause_on_error;
+    blk->capacity = block_length(bdev) / VIRTIO_BLK_SECTOR;  /* a partial last sector is not exposed */
     blk_set_serial(blk, disk);
-    blk_fill_config(blk, &st);
+    struct block_info info;
+    block_get_info(bdev, &info);
+    blk_fill_config(blk, info.cluster_size ? info.cluster_size : 4096);
     blk->state = (struct virtio_blk_state){ .version = VIRTIO_BLK_STATE_VERSION,
                                             .capacity = blk->capacity, .readonly = blk->readonly };
     memcpy(blk->state.serial, blk->serial, sizeof(blk->serial));
@@ -377,7 +433,13 @@ void virtio_blk_free(struct virtio_blk *blk)
 {
     if (!blk)
         return;
-    close(blk->fd);
+    block_aio_free(blk->aio);
+    while (blk->parked) {
+        struct blk_req *next = (struct blk_req *)blk->parked->br.next;
+        free(blk->parked);
+        blk->parked = next;
+    }
+    block_close(blk->bdev);
     pthread_mutex_destroy(&blk->vdev.lock);
     free(blk);
 }
@@ -393,7 +455,12 @@ int virtio_blk_create_err(struct vm *vm, const struct disk_config *disk, char **
     int r = virtio_blk_new(disk, &blk, error);
     if (r < 0)
         return r;
+    blk->vm = vm;
     r = virtio_pci_create(vm, &blk->vdev);
+    if (r == 0)
+        r = event_loop_add(vm->loop, block_aio_fd(blk->aio), EPOLLIN, blk_on_completion, blk);
+    if (r == 0)
+        vm_add_resume_hook(vm, blk_resume, blk);
     if (r < 0) {
         virtio_blk_free(blk);
         return blk_error(error, r, "cannot add disk %s: %s", disk->path, strerror(-r));

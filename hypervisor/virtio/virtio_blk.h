@@ -47,3 +47,6 @@ struct disk_config;
 int virtio_blk_new(const struct disk_config *disk, struct virtio_blk **out, char **error);
 void virtio_blk_free(struct virtio_blk *blk);
 struct virtio_device *virtio_blk_device(struct virtio_blk *blk);
+/* Waits for every submitted request and completes them (tests: there is
+ * no I/O thread to do it). */
+void virtio_blk_wait_idle(struct virtio_blk *blk);

@@ -139,6 +139,7 @@ static long run(struct fx *f)
     avail->idx++;
     f->ndesc = 0;
     f->vdev->ops->queue_notify(f->vdev, 0);
+    virtio_blk_wait_idle(f->blk);     /* requests complete on workers */
     if (used->idx == before)
         return -1;
     g_assert_cmpuint(used->idx, ==, (uint16_t)(before + 1));
