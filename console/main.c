@@ -1,0 +1,7 @@
+/* domus: the Domus command line (see cli.c). */
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
+}
