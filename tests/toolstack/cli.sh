@@ -1,0 +1,113 @@
+#!/bin/bash
+# The domus CLI against a real domusd on a private bus, without guests:
+# bad usage is one line and exit 2; what domusd refuses is one line and
+# exit 1; the VM library is what create/clone/delete say it is.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -z "${DOMUS_SESSION_DIR:-}" ]; then
+    exec "$here/domus-session" -- "$0" "$@"
+fi
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+
+# expect CODE PATTERN CMD...: exit status CODE, stderr one line matching PATTERN.
+expect() {
+    local code=$1 pat=$2; shift 2
+    local err rc=0
+    err=$("$DOMUS" "$@" 2>&1 >/dev/null) || rc=$?
+    if [ "$rc" != "$code" ]; then
+        not_ok "domus $* exits $code (got $rc: $err)"
+    elif [ "$code" != 0 ] && [ "$(printf '%s\n' "$err" | grep -vc '^dbus-daemon')" != 1 ]; then
+        not_ok "domus $* prints one line (got: $err)"
+    elif ! printf '%s\n' "$err" | grep -qE -- "$pat"; then
+        not_ok "domus $* says '$pat' (got: $err)"
+    else
+        ok "domus $* -> $code${pat:+ ($pat)}"
+    fi
+}
+
+# Usage errors: exit 2, before anything reaches domusd.
+expect 2 "missing verb"
+expect 2 "unknown verb 'frobnicate'" frobnicate
+expect 2 "Unknown option --bogus" list --bogus
+expect 2 "expected NAME" start
+expect 2 "unexpected argument 'two'" info one two
+expect 2 "--template ID is required" create x
+expect 2 "'12x' is not a size" create x --template demo-linux --memory 12x
+expect 2 "out of range" create x --template demo-linux --memory 8M
+expect 2 "--cpus: 99 is not from 1 to 64" create x --template demo-linux --cpus 99
+expect 2 "'huge' is not a size" create x --template demo-linux --disk-size huge
+expect 2 "expected none, vnc or sdl" start x --display fancy
+expect 2 "exclude each other" clone a b --linked --full
+expect 2 "expected create, list, revert or delete" snapshot x frob
+expect 2 "revert needs a snapshot name" snapshot x revert
+expect 2 "--timeout: -1" stop x --timeout -1
+
+# domusd's refusals: exit 1, one clear line.
+expect 0 "" templates
+"$DOMUS" templates | grep -q '^demo-linux .*ready$' && ok "templates lists demo-linux as ready" ||
+    not_ok "templates lists demo-linux as ready"
+"$DOMUS" templates | grep -q '^windows-11 .*needs UEFI firmware with Secure Boot, a TPM 2.0' &&
+    ok "templates says what windows-11 needs" || not_ok "templates says what windows-11 needs"
+expect 1 "no template 'nosuch'" create x --template nosuch
+expect 1 "not a valid VM name" create "bad/name" --template demo-linux
+expect 1 "disk size must be from 1M to 64T" create x --template demo-linux --disk-size 100T
+expect 1 "takes no ISO" create x --template demo-linux --iso /etc/hostname
+expect 1 "cannot read ISO /nonexistent.iso" create x --template debian-desktop --iso /nonexistent.iso
+expect 1 "no VM named 'ghost'" info ghost
+expect 1 "no VM named 'ghost'" start ghost
+expect 1 "no VM named 'ghost'" delete ghost
+
+# Create, with the demo guest built once from this machine's packages.
+expect 0 "" create demo --template demo-linux --memory 192M --cpus 2
+expect 1 "a VM named 'demo' already exists" create demo --template demo-linux
+info=$("$DOMUS" info demo --json)
+python3 - "$info" <<'PY' && ok "info shows the overrides and the built guest" || not_ok "info shows the overrides and the built guest"
+import json, os, sys
+i = json.loads(sys.argv[1])
+assert i["memory"] == 192 << 20 and i["cpus"] == 2, i
+assert i["state"] == "stopped" and i["template"] == "demo-linux", i
+assert os.path.isfile(i["kernel"]), i["kernel"]
+assert os.path.getsize(os.path.join(i["dir"], "initrd.cpio.gz")) > 100000
+assert os.path.getsize(os.path.join(i["dir"], "disk0.img")) == 64 << 20
+PY
+expect 0 "" create win --template windows-10 --iso /etc/hostname
+expect 1 "cannot start yet: it needs UEFI firmware boot, an AHCI disk" start win
+expect 1 "VM 'demo' is not running" stop demo
+expect 1 "VM 'demo' is stopped, not running" pause demo
+expect 1 "its console is there only while it runs" console demo
+expect 1 "linked clones need qcow2" clone demo demo2 --linked
+expect 1 "snapshots need VM state save/restore" snapshot demo create s1
+
+# A full clone is a VM of its own with its own disk.
+expect 0 "" clone demo copy
+"$DOMUS" list --json | python3 -c '
+import json, sys
+vms = {v["name"]: v for v in json.load(sys.stdin)}
+assert sorted(vms) == ["copy", "demo", "win"], vms
+assert vms["copy"]["memory"] == 192 << 20 and vms["copy"]["template"] == "demo-linux"
+' && ok "list shows the clone" || not_ok "list shows the clone"
+d1=$("$DOMUS" info demo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')
+d2=$("$DOMUS" info copy --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')
+echo data > /dev/null
+printf 'x' | dd of="$d2/disk0.img" bs=1 seek=4096 conv=notrunc status=none
+cmp -s "$d1/disk0.img" "$d2/disk0.img" && not_ok "the clone's disk is its own" || ok "the clone's disk is its own"
+
+# The library survives a domusd restart; a new domusd is activated on demand.
+pkill -TERM -f "^$DOMUSD\$" && sleep 0.3
+"$DOMUS" list | grep -q '^copy ' && ok "domusd restarted by D-Bus activation finds the library" ||
+    not_ok "domusd restarted by D-Bus activation finds the library"
+
+expect 0 "" delete copy
+[ ! -e "$d2" ] && ok "delete removes the VM's folder" || not_ok "delete removes the VM's folder"
+ls -A "$XDG_DATA_HOME/domus/vms" | grep -q '^\.' && not_ok "no leftovers in the library" || ok "no leftovers in the library"
+
+# A broken config in the library is skipped, not fatal.
+mkdir -p "$XDG_DATA_HOME/domus/vms/broken" && echo "garbage" > "$XDG_DATA_HOME/domus/vms/broken/vm.conf"
+pkill -TERM -f "^$DOMUSD\$" && sleep 0.3
+"$DOMUS" list | grep -q '^demo ' && ok "a broken VM config does not stop domusd" || not_ok "a broken VM config does not stop domusd"
+
+echo "1..$n"
+[ $failed = 0 ]
