@@ -74,6 +74,8 @@ static void print_help(void)
          "  --no-rng               no virtio-rng device\n"
          "  --net user[,hostfwd=tcp:[HOSTADDR]:PORT-:GUESTPORT]...[,model=virtio|e1000][,mac=MAC]\n"
          "         | tap:IFNAME[,model=..][,mac=..] | none   the guest's NIC (default none)\n"
+         "  --audio pulse|wav:OUT.wav[,in=IN.wav]|none  sound backend (default: no sound card)\n"
+         "  --sound hda            the guest's sound card when --audio is given (default hda)\n"
          "  --shutdown-timeout S   seconds SIGTERM waits for ACPI power-off (default 30)\n"
          "Exit status: 0 guest powered off, 1 VM failed to start, 2 bad usage, 3 guest crashed.");
 }
@@ -136,7 +138,7 @@ out:
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
-       OPT_NET };
+       OPT_NET, OPT_AUDIO, OPT_SOUND };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -154,6 +156,8 @@ static const struct option long_opts[] = {
     { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
     { "help", no_argument, NULL, OPT_HELP },
     { "net", required_argument, NULL, OPT_NET },
+    { "audio", required_argument, NULL, OPT_AUDIO },
+    { "sound", required_argument, NULL, OPT_SOUND },
     { 0 },
 };
 
@@ -199,6 +203,18 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
             return usage_error("%s", why);
         return 0;
     }
+    case OPT_AUDIO: {
+        char why[256];
+        if (vaudio_config_parse(v, &cfg->audio, why, sizeof(why)) < 0)
+            return usage_error("%s", why);
+        cfg->audio_set = true;
+        return 0;
+    }
+    case OPT_SOUND:
+        if (strcmp(v, "hda"))
+            return usage_error("--sound: expected hda, got '%s'", v);
+        cfg->sound = SOUND_HDA;
+        return 0;
     case OPT_SHUTDOWN_TIMEOUT: {
         char *end;
         long t = strtol(v, &end, 10);

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "net/net_config.h"
+#include "vaudio.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 16
@@ -33,6 +34,9 @@ struct vm_config {
     bool console;                    /* virtio-console (default on) */
     unsigned shutdown_timeout;       /* seconds SIGTERM waits for ACPI power-off */
     struct net_config net;           /* --net (default none) */
+    bool audio_set;                  /* --audio given: a sound card is present */
+    struct vaudio_config audio;
+    enum { SOUND_HDA, SOUND_VIRTIO } sound;   /* --sound */
 };
 
 /* Parses argv into cfg. On a usage error prints one line to stderr and

@@ -9,6 +9,7 @@
 #include "devices/control.h"
 #include "devices/devices.h"
 #include "net/net.h"
+#include "vaudio.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
 
@@ -181,6 +182,22 @@ static struct chardev *open_chardev(struct vm *vm, enum serial_kind kind, const 
 
 static struct chardev *serial_chr, *console_chr;
 static struct net_backend *net_backend;
+static struct vaudio *vaudio;
+
+/* The sound card (--sound) and its host backend (--audio). */
+static int vm_setup_sound(struct vm *vm)
+{
+    if (!vm->cfg->audio_set)
+        return 0;
+    char *err = NULL;
+    vaudio = vaudio_open(&vm->cfg->audio, &err);
+    if (!vaudio) {
+        fprintf(stderr, "domus-vmm: %s\n", err ? err : "cannot open the audio backend");
+        free(err);
+        return -EINVAL;
+    }
+    return hda_create(vm, vaudio);
+}
 
 /* The guest's NIC and its backend (--net). */
 static int vm_setup_net(struct vm *vm)
@@ -245,6 +262,8 @@ static int vm_setup_devices(struct vm *vm)
             return r;
     }
     if ((r = vm_setup_net(vm)) < 0)
+        return r;
+    if ((r = vm_setup_sound(vm)) < 0)
         return r;
     return 0;
 }
@@ -386,6 +405,7 @@ static void vm_reexec(void)
     chardev_close(console_chr);
     control_close();
     net_backend_close(net_backend);   /* its listening ports must be free for the new image */
+    vaudio_close(vaudio);             /* the WAV header is final, the sound server let go */
     setenv("DOMUS_VMM_REBOOTED", "1", 1);
     execv("/proc/self/exe", vmm_argv);
     fprintf(stderr, "domus-vmm: cannot restart for guest reboot: %s\n", strerror(errno));

@@ -17,3 +17,6 @@ int pm_create(struct vm *vm);
 int i8042_create(struct vm *vm);
 /* pvpanic PCI device: a guest kernel panic is reported and stops the VM (exit 3). */
 int pvpanic_create(struct vm *vm);
+struct vaudio;
+/* Intel HDA controller + line-out/mic codec on @va (NULL: no backend, silence). */
+int hda_create(struct vm *vm, struct vaudio *va);

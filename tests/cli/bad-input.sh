@@ -56,6 +56,9 @@ expect_usage_error "bad net backend" "--net: expected user" --kernel "$kernel" -
 expect_usage_error "bad hostfwd" "--net: bad hostfwd 'tcp:127.0.0.1:80'" --kernel "$kernel" --net user,hostfwd=tcp:127.0.0.1:80
 expect_usage_error "bad net model" "--net: model must be" --kernel "$kernel" --net user,model=rtl8139
 expect_usage_error "multicast mac" "not a unicast MAC" --kernel "$kernel" --net user,mac=01:02:03:04:05:06
+expect_usage_error "bad audio backend" "--audio: expected pulse" --kernel "$kernel" --audio alsa
+expect_usage_error "bad audio option" "--audio wav: unknown option 'out=x'" --kernel "$kernel" --audio wav:a.wav,out=x
+expect_usage_error "bad sound card" "--sound: expected hda" --kernel "$kernel" --sound sb16
 printf '[vm]\nkernel=%s\nfrobnicate=1\n' "$kernel" > "$work/bad.conf"
 expect_usage_error "config with unknown key" "unknown key 'frobnicate'" --config "$work/bad.conf"
 expect_usage_error "missing config" "--config $work/nope" --config "$work/nope"

@@ -1,0 +1,111 @@
+/* Guest-side audio helper for the rig's sound cases, built static at test
+ * time: talks to the kernel's ALSA PCM device with raw ioctls (the guest has
+ * no alsa-lib).
+ *   audio-tone play DEV FREQ SECONDS   plays a sine tone, 48 kHz S16 stereo
+ *   audio-tone record DEV SECONDS      writes captured 48 kHz S16 stereo to stdout */
+#include <fcntl.h>
+#include <math.h>
+#include <sound/asound.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define RATE 48000
+
+static void set_mask(struct snd_pcm_hw_params *p, int param, unsigned bit)
+{
+    struct snd_mask *m = &p->masks[param - SNDRV_PCM_HW_PARAM_FIRST_MASK];
+    memset(m, 0, sizeof(*m));
+    m->bits[bit / 32] = 1u << (bit % 32);
+}
+
+static void set_int(struct snd_pcm_hw_params *p, int param, unsigned min, unsigned max)
+{
+    struct snd_interval *i = &p->intervals[param - SNDRV_PCM_HW_PARAM_FIRST_INTERVAL];
+    i->min = min;
+    i->max = max;
+    i->integer = 1;
+}
+
+static int open_pcm(const char *dev, int capture)
+{
+    int fd = open(dev, O_RDWR);
+    if (fd < 0) {
+        perror(dev);
+        exit(1);
+    }
+    struct snd_pcm_hw_params p;
+    memset(&p, 0, sizeof(p));
+    for (int i = 0; i <= SNDRV_PCM_HW_PARAM_LAST_MASK - SNDRV_PCM_HW_PARAM_FIRST_MASK; i++)
+        memset(&p.masks[i], 0xFF, sizeof(p.masks[i]));
+    for (int i = 0; i <= SNDRV_PCM_HW_PARAM_LAST_INTERVAL - SNDRV_PCM_HW_PARAM_FIRST_INTERVAL; i++)
+        p.intervals[i].max = ~0u;
+    p.rmask = ~0u;
+    set_mask(&p, SNDRV_PCM_HW_PARAM_ACCESS, SNDRV_PCM_ACCESS_RW_INTERLEAVED);
+    set_mask(&p, SNDRV_PCM_HW_PARAM_FORMAT, SNDRV_PCM_FORMAT_S16_LE);
+    set_mask(&p, SNDRV_PCM_HW_PARAM_SUBFORMAT, SNDRV_PCM_SUBFORMAT_STD);
+    set_int(&p, SNDRV_PCM_HW_PARAM_CHANNELS, 2, 2);
+    set_int(&p, SNDRV_PCM_HW_PARAM_RATE, RATE, RATE);
+    set_int(&p, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, 1024, 1024);
+    set_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, 4, 4);
+    if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &p) < 0) {
+        perror("HW_PARAMS");
+        exit(1);
+    }
+    if (ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0) {
+        perror("PREPARE");
+        exit(1);
+    }
+    if (capture && ioctl(fd, SNDRV_PCM_IOCTL_START) < 0) {
+        perror("START");
+        exit(1);
+    }
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && !strcmp(argv[1], "play")) {
+        int fd = open_pcm(argv[2], 0);
+        double f = atof(argv[3]);
+        long total = (long)(atof(argv[4]) * RATE);
+        static short buf[2 * 1024];
+        for (long done = 0; done < total;) {
+            for (int i = 0; i < 1024; i++) {
+                short v = (short)(12000 * sin(2 * M_PI * f * (double)(done + i) / RATE));
+                buf[2 * i] = buf[2 * i + 1] = v;
+            }
+            struct snd_xferi x = { .buf = buf, .frames = 1024 };
+            if (ioctl(fd, SNDRV_PCM_IOCTL_WRITEI_FRAMES, &x) < 0) {
+                perror("WRITEI");
+                if (ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0)
+                    return 1;
+                continue;
+            }
+            done += x.result;
+        }
+        ioctl(fd, SNDRV_PCM_IOCTL_DRAIN);
+        puts("audio-tone: played");
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "record")) {
+        int fd = open_pcm(argv[2], 1);
+        long total = (long)(atof(argv[3]) * RATE);
+        static short buf[2 * 1024];
+        for (long done = 0; done < total;) {
+            struct snd_xferi x = { .buf = buf, .frames = 1024 };
+            if (ioctl(fd, SNDRV_PCM_IOCTL_READI_FRAMES, &x) < 0) {
+                perror("READI");
+                return 1;
+            }
+            if (write(1, buf, (size_t)x.result * 4) < 0)
+                return 1;
+            done += x.result;
+        }
+        return 0;
+    }
+    fprintf(stderr, "usage: audio-tone play DEV FREQ SECONDS | record DEV SECONDS\n");
+    return 2;
+}

@@ -1,0 +1,38 @@
+#!/bin/bash
+# --audio pulse against a real PulseAudio daemon started here (its own
+# runtime dir, a null sink): the guest plays a 440 Hz tone on HDA and parec
+# records it from the sink's monitor with its peak at 440 Hz.
+set -eu
+. "$RIG_LIB"
+require_vmm
+require_cmd gcc python3 pulseaudio parec
+
+gcc -static -O2 -o audio-tone "$RIG_DIR/audio-tone.c" -lm || skip "cannot build a static helper (libc6-dev)"
+export XDG_RUNTIME_DIR=$CASE_TMPDIR/run HOME=$CASE_TMPDIR
+mkdir -p "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+spawn pulse.log 600 pulseaudio --daemonize=no --system=false -n --exit-idle-time=-1 \
+    -L "module-null-sink sink_name=domus_test rate=48000" -L module-native-protocol-unix
+for i in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.2; done
+pactl info >/dev/null 2>&1 || { show_tail pulse.log.err; skip "PulseAudio does not start here"; }
+pactl set-default-sink domus_test
+spawn rec.log 600 parec --device=domus_test.monitor --format=s16le --rate=48000 --channels=2 --raw
+rec=$SPAWNED_PID
+
+guest_script sound.sh <<'G'
+for i in $(seq 50); do [ -e /dev/snd/pcmC0D0p ] && break; sleep 0.2; done
+/audio-tone play /dev/snd/pcmC0D0p 440 2 || echo "guest-play-failed"
+echo "guest-sound-done"
+G
+GUEST_MODULES="$GUEST_MODULES snd-hda-intel snd-hda-codec-generic"
+build_guest guest.cpio.gz --add sound.sh:/init.d/10-sound --add audio-tone:/audio-tone
+vmm_start serial.log 400 --memory 256M --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz \
+    --append "console=ttyS0 quiet" --audio pulse
+expect_exit 0
+grep -q "warning: no sound" serial.log.err && fail "domus-vmm did not reach the PulseAudio daemon"
+grep -q "guest-play-failed" serial.log && { show_tail serial.log; fail "the guest could not play"; }
+sleep 0.5
+kill "$rec"
+read -r peak rest < <(python3 "$RIG_DIR/spectrum.py" --raw rec.log)
+log "PulseAudio sink monitor: peak ${peak} Hz ($rest)"
+[ "$peak" -ge 435 ] && [ "$peak" -le 445 ] || fail "sink monitor peak is $peak Hz, wanted 440"

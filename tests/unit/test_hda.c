@@ -1,0 +1,236 @@
+/* The HDA controller on fake guest memory (no PCI, no KVM): codec commands
+ * through CORB/RIRB and the immediate interface, a stream playing a buffer
+ * into vaudio's WAV backend, and hostile buffer descriptor lists that stop
+ * the stream with the descriptor error bit instead of anything worse.
+ * Also vaudio: --audio parsing, bounded buffering, a missing sound server. */
+#include "devices/hda.h"
+#include "core/memory.h"
+#include "vaudio.h"
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RAM_SIZE  (1u << 20)
+#define CORB_GPA  0x1000
+#define RIRB_GPA  0x2000
+#define BDL_GPA   0x3000
+#define BUF_GPA   0x10000
+#define OUT       1            /* output stream index */
+
+struct fx {
+    uint8_t *ram;
+    struct guest_mem mem;
+    struct hda *h;
+    struct vaudio *va;
+    char *wav;
+};
+
+static void w32(struct fx *f, unsigned off, uint32_t v) { hda_mmio_write(f->h, off, v, 4); }
+static void w16(struct fx *f, unsigned off, uint16_t v) { hda_mmio_write(f->h, off, v, 2); }
+static void w8(struct fx *f, unsigned off, uint8_t v) { hda_mmio_write(f->h, off, v, 1); }
+static uint32_t r32(struct fx *f, unsigned off) { return (uint32_t)hda_mmio_read(f->h, off, 4); }
+static uint16_t r16(struct fx *f, unsigned off) { return (uint16_t)hda_mmio_read(f->h, off, 2); }
+static uint8_t r8(struct fx *f, unsigned off) { return (uint8_t)hda_mmio_read(f->h, off, 1); }
+
+static void fx_setup(struct fx *f, gconstpointer data)
+{
+    f->ram = g_malloc0(RAM_SIZE);
+    guest_mem_init_fake(&f->mem, f->ram, RAM_SIZE);
+    f->wav = g_strdup_printf("%s/domus-hda-test-%d.wav", g_get_tmp_dir(), (int)getpid());
+    struct vaudio_config c;
+    char why[256], spec[512];
+    snprintf(spec, sizeof(spec), "wav:%s", f->wav);
+    g_assert_cmpint(vaudio_config_parse(spec, &c, why, sizeof(why)), ==, 0);
+    char *err = NULL;
+    f->va = vaudio_open(&c, &err);
+    g_assert_nonnull(f->va);
+    f->h = hda_new(&f->mem, f->va, NULL);
+    g_assert_nonnull(f->h);
+    /* Out of controller reset, as a driver does. */
+    w32(f, HDA_GCTL, 1);
+    g_assert_cmpuint(r32(f, HDA_GCTL) & 1, ==, 1);
+    g_assert_cmpuint(r16(f, HDA_STATESTS), ==, 1);
+}
+
+static void fx_teardown(struct fx *f, gconstpointer data)
+{
+    hda_free(f->h);
+    vaudio_close(f->va);
+    g_unlink(f->wav);
+    g_free(f->wav);
+    g_free(f->ram);
+}
+
+static uint32_t corb_command(struct fx *f, uint32_t verb)
+{
+    uint16_t wp = (r16(f, HDA_CORBWP) + 1) & 0xFF;
+    memcpy(f->ram + CORB_GPA + 4 * wp, &verb, 4);
+    w16(f, HDA_CORBWP, wp);
+    uint16_t rwp = r16(f, HDA_RIRBWP);
+    uint32_t resp;
+    memcpy(&resp, f->ram + RIRB_GPA + 8 * rwp, 4);
+    return resp;
+}
+
+static void test_codec_commands(struct fx *f, gconstpointer data)
+{
+    g_assert_cmpuint(r16(f, HDA_GCAP), ==, 0x1101);
+    w32(f, HDA_CORBLBASE, CORB_GPA);
+    w32(f, HDA_RIRBLBASE, RIRB_GPA);
+    w16(f, HDA_CORBRP, 0x8000);                     /* CORB read pointer reset handshake */
+    g_assert_cmpuint(r16(f, HDA_CORBRP), ==, 0x8000);
+    w16(f, HDA_CORBRP, 0);
+    g_assert_cmpuint(r16(f, HDA_CORBRP), ==, 0);
+    w16(f, HDA_RIRBWP, 0x8000);
+    w16(f, HDA_RINTCNT, 1);
+    w8(f, HDA_RIRBCTL, 3);                          /* DMA + response interrupt */
+    w8(f, HDA_CORBCTL, 2);
+    w32(f, HDA_INTCTL, 0xC0000000u);
+    g_assert_cmpuint(corb_command(f, 0x000F0000), ==, 0xD0D00001);   /* vendor ID */
+    g_assert_cmpuint(r16(f, HDA_RIRBWP), ==, 1);
+    g_assert_true(hda_irq_level(f->h));
+    g_assert_cmpuint(r32(f, HDA_INTSTS), ==, 0xC0000000u);
+    w8(f, HDA_RIRBSTS, 1);
+    g_assert_false(hda_irq_level(f->h));
+    g_assert_cmpuint(corb_command(f, 0x003F1C00), ==, 0x01014010);   /* line-out pin config */
+    g_assert_cmpuint(corb_command(f, 0x004F0200), ==, 5);            /* ADC <- mic pin */
+    /* Commands for absent codecs get no response. */
+    corb_command(f, 0x100F0000);
+    g_assert_cmpuint(r16(f, HDA_RIRBWP), ==, 3);
+    /* The immediate command interface answers too. */
+    w32(f, HDA_ICOI, 0x002F0009);
+    w16(f, HDA_ICIS, 1);
+    g_assert_cmpuint(r16(f, HDA_ICIS) & 3, ==, 2);
+    g_assert_cmpuint(r32(f, HDA_ICII) >> 20, ==, 0);               /* DAC: audio output widget */
+}
+
+/* Two descriptors, IOC on both; returns the stream's SD base. */
+static unsigned setup_stream(struct fx *f, uint64_t a0, uint32_t l0, uint64_t a1, uint32_t l1, uint16_t fmt)
+{
+    uint32_t bdl[8] = { (uint32_t)a0, (uint32_t)(a0 >> 32), l0, 1, (uint32_t)a1, (uint32_t)(a1 >> 32), l1, 1 };
+    memcpy(f->ram + BDL_GPA, bdl, sizeof(bdl));
+    unsigned sd = HDA_SD(OUT);
+    w32(f, sd + HDA_SD_BDPL, BDL_GPA);
+    w32(f, sd + HDA_SD_CBL, l0 + l1);
+    w16(f, sd + HDA_SD_LVI, 1);
+    w16(f, sd + HDA_SD_FMT, fmt);
+    w32(f, HDA_INTCTL, 0x80000000u | (1u << OUT));
+    w8(f, sd + HDA_SD_CTL, HDA_SD_CTL_RUN | HDA_SD_CTL_IOCE | HDA_SD_CTL_DEIE);
+    return sd;
+}
+
+static void test_playback_to_wav(struct fx *f, gconstpointer data)
+{
+    int16_t *pcm = (int16_t *)(f->ram + BUF_GPA);
+    for (unsigned i = 0; i < 4800 * 2; i++)
+        pcm[i] = (int16_t)(i + 1);
+    unsigned sd = setup_stream(f, BUF_GPA, 9600, BUF_GPA + 9600, 9600, 0x0011);
+    g_assert_cmpuint(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_DESE, ==, 0);
+    g_usleep(60000);
+    hda_stream_tick(f->h, OUT);
+    uint32_t lpib = r32(f, sd + HDA_SD_LPIB);
+    g_assert_cmpuint(lpib, >, 0);
+    g_assert_cmpuint(lpib % 4, ==, 0);
+    g_assert_true(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_BCIS);   /* passed the first descriptor */
+    g_assert_true(hda_irq_level(f->h));
+    w8(f, sd + HDA_SD_CTL, 0);
+    /* The WAV holds exactly the guest's samples, from the start of the buffer. */
+    gchar *file;
+    gsize len;
+    g_assert_true(g_file_get_contents(f->wav, &file, &len, NULL));
+    g_assert_cmpuint(len, >=, 44 + 9600);
+    g_assert_cmpmem(file + 44, 9600, pcm, 9600);
+    g_free(file);
+}
+
+static void expect_descriptor_error(struct fx *f, unsigned sd)
+{
+    g_usleep(10000);
+    hda_stream_tick(f->h, OUT);
+    g_assert_true(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_DESE);
+    g_assert_cmpuint(r8(f, sd + HDA_SD_CTL) & HDA_SD_CTL_RUN, ==, 0);
+    g_assert_true(hda_irq_level(f->h));
+    /* The driver can clear the error, reset the stream and go on. */
+    w8(f, sd + HDA_SD_STS, HDA_SD_STS_DESE);
+    w8(f, sd + HDA_SD_CTL, HDA_SD_CTL_SRST);
+    w8(f, sd + HDA_SD_CTL, 0);
+    g_assert_cmpuint(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_DESE, ==, 0);
+}
+
+static void test_hostile_bdl(struct fx *f, gconstpointer data)
+{
+    /* An entry outside RAM */
+    expect_descriptor_error(f, setup_stream(f, RAM_SIZE - 16, 4096, BUF_GPA, 4096, 0x0011));
+    /* A zero-length entry */
+    expect_descriptor_error(f, setup_stream(f, BUF_GPA, 0, BUF_GPA, 4096, 0x0011));
+    /* An address that wraps around 64 bits */
+    expect_descriptor_error(f, setup_stream(f, UINT64_MAX - 100, 4096, BUF_GPA, 4096, 0x0011));
+    /* A format the codec does not offer (44.1 kHz, 24-bit): refused at start */
+    unsigned sd = setup_stream(f, BUF_GPA, 4096, BUF_GPA, 4096, 0x4031);
+    g_assert_true(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_DESE);
+    w8(f, sd + HDA_SD_STS, HDA_SD_STS_DESE);
+    /* A list that does not fit in RAM */
+    w32(f, sd + HDA_SD_BDPL, RAM_SIZE - 128);
+    w16(f, sd + HDA_SD_LVI, 255);
+    w16(f, sd + HDA_SD_FMT, 0x0011);
+    w8(f, sd + HDA_SD_CTL, HDA_SD_CTL_RUN);
+    g_assert_true(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_DESE);
+    /* Accesses outside the register file are ignored. */
+    hda_mmio_write(f->h, 0x3FFC, 0xFFFFFFFF, 4);
+    g_assert_cmpuint(hda_mmio_read(f->h, 0x3FFC, 4), ==, 0);
+}
+
+static void test_vaudio(void)
+{
+    struct vaudio_config c;
+    char why[256];
+    g_assert_cmpint(vaudio_config_parse("wav:/tmp/a.wav,in=/tmp/b.wav", &c, why, sizeof(why)), ==, 0);
+    g_assert_cmpstr(c.out_path, ==, "/tmp/a.wav");
+    g_assert_cmpstr(c.in_path, ==, "/tmp/b.wav");
+    static const char *bad[] = { "alsa", "wav:", "wav:x,out=y", "wav:x,in=", "" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_cmpint(vaudio_config_parse(bad[i], &c, why, sizeof(why)), <, 0);
+        g_assert_nonnull(strstr(why, "--audio"));
+    }
+    /* A missing input file or one of the wrong kind is an error with its name. */
+    char *err = NULL;
+    g_assert_cmpint(vaudio_config_parse("wav:/tmp/domus-x.wav,in=/nonexistent.wav", &c, why, sizeof(why)), ==, 0);
+    g_assert_null(vaudio_open(&c, &err));
+    g_assert_nonnull(strstr(err, "/nonexistent.wav"));
+    g_free(err);
+    /* No sound server: the VM gets "none" and a warning, not a failure. */
+    g_setenv("PULSE_SERVER", "unix:/nonexistent/pulse", TRUE);
+    g_assert_cmpint(vaudio_config_parse("pulse", &c, why, sizeof(why)), ==, 0);
+    struct vaudio *va = vaudio_open(&c, &err);
+    g_assert_nonnull(va);
+    g_assert_cmpstr(vaudio_backend_name(va), ==, "none");
+    /* Buffering is bounded: a backend that never drains keeps at most 50 ms. */
+    struct vaudio_stream *s = vaudio_stream_new(va, VAUDIO_PLAYBACK, 2);
+    static int16_t second[48000 * 2];
+    vaudio_stream_write(s, second, 48000);
+    g_assert_cmpuint(vaudio_stream_latency_ns(s), <=, 50000000u);
+    /* The clock, not the caller, decides how much is due. */
+    vaudio_stream_start(s);
+    g_usleep(20000);
+    size_t due = vaudio_stream_frames_due(s);
+    g_assert_cmpuint(due, >=, 900);
+    g_assert_cmpuint(due, <=, 4800);
+    g_assert_cmpuint(vaudio_stream_frames_due(s), <, 200);
+    vaudio_stream_free(s);
+    vaudio_close(va);
+    g_unlink("/tmp/domus-x.wav");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define T(name, fn) g_test_add("/hda/" name, struct fx, NULL, fx_setup, fn, fx_teardown)
+    T("codec-commands", test_codec_commands);
+    T("playback-to-wav", test_playback_to_wav);
+    T("hostile-bdl", test_hostile_bdl);
+    g_test_add_func("/vaudio/basics", test_vaudio);
+    return g_test_run();
+}
