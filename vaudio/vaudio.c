@@ -8,7 +8,7 @@
 #include <time.h>
 
 #define RING_FRAMES   (VAUDIO_RATE * VAUDIO_MAX_LATENCY_MS / 1000)
-#define MAX_DUE       (VAUDIO_RATE / 10)   /* 100 ms */
+#define MAX_DUE       (VAUDIO_RATE / 50)   /* 20 ms: less than any guest buffer */
 
 static int bad(char *why, unsigned whylen, const char *fmt, ...)
 {

@@ -44,7 +44,7 @@ void vaudio_stream_free(struct vaudio_stream *s);
 /* Starts the stream's clock (and the backend stream); stop drops buffered audio. */
 void vaudio_stream_start(struct vaudio_stream *s);
 void vaudio_stream_stop(struct vaudio_stream *s);
-/* Frames the clock says are due since the last call (at most 100 ms worth:
+/* Frames the clock says are due since the last call (at most 20 ms worth:
  * after a stall the stream skips ahead instead of bursting). */
 size_t vaudio_stream_frames_due(struct vaudio_stream *s);
 /* Playback: @n frames of the stream's channel count. */

@@ -49,7 +49,7 @@ static int open_pcm(const char *dev, int capture)
     set_int(&p, SNDRV_PCM_HW_PARAM_CHANNELS, 2, 2);
     set_int(&p, SNDRV_PCM_HW_PARAM_RATE, RATE, RATE);
     set_int(&p, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, 1024, 1024);
-    set_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, 4, 4);
+    set_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, 8, 8);
     if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &p) < 0) {
         perror("HW_PARAMS");
         exit(1);
@@ -68,7 +68,7 @@ static int open_pcm(const char *dev, int capture)
 int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "play")) {
-        int fd = open_pcm(argv[2], 0);
+        int fd = open_pcm(argv[2], 0), xruns = 0;
         double f = atof(argv[3]);
         long total = (long)(atof(argv[4]) * RATE);
         static short buf[2 * 1024];
@@ -79,8 +79,8 @@ int main(int argc, char **argv)
             }
             struct snd_xferi x = { .buf = buf, .frames = 1024 };
             if (ioctl(fd, SNDRV_PCM_IOCTL_WRITEI_FRAMES, &x) < 0) {
-                perror("WRITEI");
-                if (ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0)
+                perror("WRITEI");          /* an underrun: prepare and go on */
+                if (++xruns > 20 || ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0)
                     return 1;
                 continue;
             }
@@ -91,14 +91,18 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 4 && !strcmp(argv[1], "record")) {
-        int fd = open_pcm(argv[2], 1);
+        int fd = open_pcm(argv[2], 1), xruns = 0;
         long total = (long)(atof(argv[3]) * RATE);
         static short buf[2 * 1024];
         for (long done = 0; done < total;) {
             struct snd_xferi x = { .buf = buf, .frames = 1024 };
             if (ioctl(fd, SNDRV_PCM_IOCTL_READI_FRAMES, &x) < 0) {
+                /* An overrun (the guest was too slow): start again, as alsa-lib would. */
                 perror("READI");
-                return 1;
+                if (++xruns > 20 || ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0 ||
+                    ioctl(fd, SNDRV_PCM_IOCTL_START) < 0)
+                    return 1;
+                continue;
             }
             if (write(1, buf, (size_t)x.result * 4) < 0)
                 return 1;

@@ -3,7 +3,7 @@
 stereo audio (a WAV file, or raw with --raw), from a plain radix-2 FFT of
 the left channel. Also --rms: the signal's RMS level. No numpy needed.
    spectrum.py [--raw] FILE [--skip SECONDS]"""
-import cmath, math, struct, sys
+import array, cmath, math, sys
 
 def fft(a):
     n = len(a)
@@ -29,9 +29,11 @@ def main():
         assert data[:4] == b'RIFF' and data[8:12] == b'WAVE', 'not a WAV file'
         i = data.index(b'data')
         data = data[i + 8:]
-    n = len(data) // 4
-    left = [struct.unpack_from('<h', data, 4 * i)[0] for i in range(n)]
-    left = left[int(skip * 48000):]
+    samples = array.array('h')
+    samples.frombytes(data[:len(data) // 4 * 4][:48000 * 4 * 10])   # the first 10 s at most
+    if sys.byteorder != 'little':
+        samples.byteswap()
+    left = samples[0::2].tolist()[int(skip * 48000):]
     size = 16384
     if len(left) < size:
         print('0 rms=0 frames=%d' % len(left))

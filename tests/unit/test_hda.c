@@ -129,8 +129,10 @@ static void test_playback_to_wav(struct fx *f, gconstpointer data)
         pcm[i] = (int16_t)(i + 1);
     unsigned sd = setup_stream(f, BUF_GPA, 9600, BUF_GPA + 9600, 9600, 0x0011);
     g_assert_cmpuint(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_DESE, ==, 0);
-    g_usleep(60000);
-    hda_stream_tick(f->h, OUT);
+    for (int i = 0; i < 4; i++) {
+        g_usleep(20000);
+        hda_stream_tick(f->h, OUT);
+    }
     uint32_t lpib = r32(f, sd + HDA_SD_LPIB);
     g_assert_cmpuint(lpib, >, 0);
     g_assert_cmpuint(lpib % 4, ==, 0);
@@ -217,7 +219,7 @@ static void test_vaudio(void)
     g_usleep(20000);
     size_t due = vaudio_stream_frames_due(s);
     g_assert_cmpuint(due, >=, 900);
-    g_assert_cmpuint(due, <=, 4800);
+    g_assert_cmpuint(due, <=, 960);
     g_assert_cmpuint(vaudio_stream_frames_due(s), <, 200);
     vaudio_stream_free(s);
     vaudio_close(va);

@@ -10,8 +10,11 @@ require_cmd gcc python3
 
 gcc -static -O2 -o audio-tone "$RIG_DIR/audio-tone.c" -lm || skip "cannot build a static helper (libc6-dev)"
 python3 - <<'P'
-import math, struct
-d = b''.join(struct.pack('<hh', int(9000 * math.sin(2 * math.pi * 1000 * i / 48000)), 0) for i in range(48000 * 3))
+import array, math, struct
+a = array.array('h', [0]) * (2 * 48000)
+for i in range(48000):   # one second of 1000 Hz on the left; vaudio loops it
+    a[2 * i] = int(9000 * math.sin(2 * math.pi * 1000 * i / 48000))
+d = a.tobytes()
 h = b'RIFF' + struct.pack('<I', 36 + len(d)) + b'WAVEfmt ' + struct.pack('<IHHIIHH', 16, 1, 2, 48000, 192000, 4, 16) + b'data' + struct.pack('<I', len(d))
 open('in.wav', 'wb').write(h + d)
 P

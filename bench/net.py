@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Network benchmark through user-mode networking: domus-vmm (--net user,
+libslirp, virtio-net) against QEMU q35 (-netdev user, virtio-net-pci) with
+the same kernel and guest, in one run on one machine (inside the rig when
+the machine has no VMX/SVM of its own).
+
+Measures guest-to-host TCP throughput (the guest pipes zeros into nc; the
+host's sink times first byte to EOF) and request latency (the guest makes
+sequential small TCP requests to a host echo server; the host times the
+interval between them). Prints medians and ratios. Not a test."""
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+MEM_MIB = 256
+
+
+def sink(srv, out):
+    c, _ = srv.accept()
+    n, t0 = 0, None
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        if t0 is None:
+            t0 = time.monotonic()
+        n += len(b)
+    out['tput'] = n / (time.monotonic() - t0) if t0 else None
+    c.close()
+
+
+def echo(srv, out, count):
+    stamps = []
+    for _ in range(count):
+        c, _ = srv.accept()
+        stamps.append(time.monotonic())
+        c.recv(64)
+        c.sendall(b'pong\n')
+        c.close()
+    out['lat'] = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+
+def listener():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('127.0.0.1', 0))
+    s.listen(4)
+    return s
+
+
+def run_once(cmd_for, count, reqs):
+    ts, ls = listener(), listener()
+    out = {}
+    th = [threading.Thread(target=sink, args=(ts, out), daemon=True),
+          threading.Thread(target=echo, args=(ls, out, reqs), daemon=True)]
+    for t in th:
+        t.start()
+    args = f'tput={ts.getsockname()[1]} lat={ls.getsockname()[1]} count={count} reqs={reqs}'
+    p = subprocess.Popen(cmd_for(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        buf = b''
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and b'BENCH-NET-DONE' not in buf:
+            chunk = p.stdout.read1(4096)
+            if not chunk:
+                break
+            buf += chunk
+        for t in th:
+            t.join(5)
+    finally:
+        p.kill()
+        p.wait()
+        ts.close()
+        ls.close()
+    if 'tput' not in out or 'lat' not in out:
+        sys.stderr.write(f'incomplete run of {cmd_for("")[0]}:\n{buf[-1500:].decode(errors="replace")}\n')
+    return out.get('tput'), out.get('lat')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vmm', required=True)
+    ap.add_argument('--kernel', required=True)
+    ap.add_argument('--initrd', required=True)
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--mib', type=int, default=64)
+    ap.add_argument('--requests', type=int, default=30)
+    a = ap.parse_args()
+    base = 'console=ttyS0 quiet panic=-1 '
+    configs = [
+        ('domus-vmm', lambda args: [a.vmm, '--memory', f'{MEM_MIB}M', '--cpus', '2', '--kernel', a.kernel,
+                                    '--initrd', a.initrd, '--append', base + args, '--serial', 'stdio',
+                                    '--net', 'user']),
+        ('qemu-q35', lambda args: ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35',
+                                   '-m', str(MEM_MIB), '-smp', '2', '-kernel', a.kernel, '-initrd', a.initrd,
+                                   '-append', base + args, '-nodefaults', '-no-user-config', '-display', 'none',
+                                   '-serial', 'stdio', '-no-reboot', '-netdev', 'user,id=n0',
+                                   '-device', 'virtio-net-pci,netdev=n0']),
+    ]
+    results = {}
+    for run in range(a.runs):
+        for name, cmd in configs:
+            tput, lat = run_once(cmd, a.mib * 16, a.requests)
+            results.setdefault(name, []).append((tput, lat))
+            print(f'run {run + 1} {name}: throughput '
+                  f'{"-" if tput is None else f"{tput / 1e6:.1f} MB/s"}, request '
+                  f'{"-" if lat is None else f"{lat * 1000:.1f} ms"}', flush=True)
+    med = {}
+    for name, rs in results.items():
+        t = [x for x, _ in rs if x]
+        l = [y for _, y in rs if y]
+        med[name] = (statistics.median(t) if t else None, statistics.median(l) if l else None)
+    print('\nmedians (guest->host TCP throughput, sequential request time):')
+    for name, (t, l) in med.items():
+        print(f'  {name:10s} {"-" if t is None else f"{t / 1e6:8.1f} MB/s"}  {"-" if l is None else f"{l * 1000:7.1f} ms"}')
+    d, q = med['domus-vmm'], med['qemu-q35']
+    if d[0] and q[0]:
+        print(f'ratio throughput domus-vmm/qemu-q35: {d[0] / q[0]:.2f}x (higher is better)')
+    if d[1] and q[1]:
+        print(f'ratio request time domus-vmm/qemu-q35: {d[1] / q[1]:.2f}x (lower is better)')
+
+
+if __name__ == '__main__':
+    main()
