@@ -12,6 +12,7 @@
 struct refs {
     uint32_t *count;
     uint64_t n;
+    uint64_t limit;                  /* clusters: the file's, plus slack */
     struct block_check_result *res;
 };
 
@@ -27,10 +28,14 @@ static int count(struct refs *rf, uint64_t off, uint64_t len, uint64_t cbits)
     if (!len)
         return 0;
     uint64_t first = off >> cbits, last = (off + len - 1) >> cbits;
+    if (last >= rf->limit || off + len < off) {
+        problem(rf, "metadata at 0x%llx lies past the end of the file", (unsigned long long)off);
+        return 0;
+    }
     if (last >= rf->n) {
         uint64_t n = last + 1 + 1024;
-        if (n > (QCOW2_MAX_SIZE >> cbits))
-            return -EFBIG;
+        if (n > (1ULL << 28))
+            return -EFBIG;           /* over 2^28 clusters: too big to count in memory */
         uint32_t *c = realloc(rf->count, n * sizeof(*c));
         if (!c)
             return -ENOMEM;
@@ -138,7 +143,7 @@ static int check_locked(struct qcow2 *s, bool repair, struct block_check_result 
     if (r < 0)
         return r;
     off_t flen = lseek(s->fd, 0, SEEK_END);
-    struct refs rf = { .res = res };
+    struct refs rf = { .res = res, .limit = qcow2_size_to_clusters(s, (uint64_t)flen) + 1024 };
     if ((r = count_all(s, &rf, flen < 0 ? 0 : (uint64_t)flen)) < 0) {
         free(rf.count);
         return r;
@@ -176,7 +181,7 @@ static int check_locked(struct qcow2 *s, bool repair, struct block_check_result 
         /* Stale COPIED flags are rewritten, then everything is counted again. */
         struct block_check_result again = { 0 };
         if (!(r = qcow2_fix_copied_flags(s)) && !(r = qcow2_flush_metadata(s)) && !(r = qcow2_flush_metadata(s))) {
-            struct refs rf2 = { .res = &again };
+            struct refs rf2 = { .res = &again, .limit = rf.limit };
             r = count_all(s, &rf2, (uint64_t)flen);
             free(rf2.count);
             res->corruptions_fixed = res->corruptions > again.corruptions ? res->corruptions - again.corruptions : 0;
