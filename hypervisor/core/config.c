@@ -71,6 +71,9 @@ static void print_help(void)
          "  --control unix:PATH    JSON control socket\n"
          "  --name NAME            VM name\n"
          "  --config FILE          read these settings from a key file ([vm] group)\n"
+         "  --display none|vnc[:ADDR:PORT][,password-file=FILE]|sdl|channel:PATH\n"
+         "                         guest screen (virtio-gpu + keyboard/tablet) to a VNC server,\n"
+         "                         a window, or a display channel socket (repeatable)\n"
          "  --no-rng               no virtio-rng device\n"
          "  --net user[,hostfwd=tcp:[HOSTADDR]:PORT-:GUESTPORT]...[,mac=MAC]\n"
          "         | tap:IFNAME[,mac=..] | none   the guest's NIC (default none)\n"
@@ -136,9 +139,80 @@ out:
     return ret;
 }
 
+static void display_config_clear(struct display_config *d)
+{
+    g_free(d->addr);
+    g_free(d->password_file);
+    g_free(d->path);
+    memset(d, 0, sizeof(*d));
+}
+
+static bool is_loopback(const char *addr)
+{
+    return !addr || !strcmp(addr, "localhost") || !strncmp(addr, "127.", 4) || !strcmp(addr, "::1");
+}
+
+static int parse_display(struct vm_config *cfg, const char *v)
+{
+    if (!strcmp(v, "none")) {
+        for (unsigned i = 0; i < cfg->ndisplays; i++)
+            display_config_clear(&cfg->displays[i]);
+        cfg->ndisplays = 0;
+        return 0;
+    }
+    if (cfg->ndisplays >= VM_MAX_DISPLAYS)
+        return usage_error("--display: at most %d displays", VM_MAX_DISPLAYS);
+    struct display_config d = { 0 };
+    if (!strcmp(v, "sdl")) {
+        d.kind = DISPLAY_SDL;
+    } else if (!strncmp(v, "channel:", 8) && v[8]) {
+        d.kind = DISPLAY_CHANNEL;
+        d.path = g_strdup(v + 8);
+    } else if (!strncmp(v, "vnc", 3) && (v[3] == 0 || v[3] == ':' || v[3] == ',')) {
+        d.kind = DISPLAY_VNC;
+        g_auto(GStrv) opts = g_strsplit(v + 3, ",", -1);
+        const char *where = opts[0] ? opts[0] : "";
+        if (*where) {
+            const char *colon = strrchr(where + 1, ':');
+            char *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == where + 1 || *end || end == colon + 1 || port < 1 || port > 65535) {
+                display_config_clear(&d);
+                return usage_error("--display: expected vnc:ADDR:PORT, got '%s'", v);
+            }
+            d.addr = g_strndup(where + 1, (gsize)(colon - where - 1));
+            if (d.addr[0] == '[' && d.addr[strlen(d.addr) - 1] == ']') {   /* [::1] */
+                char *a = g_strndup(d.addr + 1, strlen(d.addr) - 2);
+                g_free(d.addr);
+                d.addr = a;
+            }
+            d.port = (unsigned)port;
+        }
+        for (int i = 1; opts[0] && opts[i]; i++) {
+            if (!strncmp(opts[i], "password-file=", 14) && opts[i][14]) {
+                g_free(d.password_file);
+                d.password_file = g_strdup(opts[i] + 14);
+            } else {
+                display_config_clear(&d);
+                return usage_error("--display: unknown vnc option '%s' (expected password-file=FILE)", opts[i]);
+            }
+        }
+        if (!is_loopback(d.addr) && !d.password_file) {
+            int r = usage_error("--display: VNC on %s would be reachable from the network without a "
+                                "password; add ,password-file=FILE or listen on 127.0.0.1", d.addr);
+            display_config_clear(&d);
+            return r;
+        }
+    } else {
+        return usage_error("--display: expected none, vnc[:ADDR:PORT], sdl or channel:PATH, got '%s'", v);
+    }
+    cfg->displays[cfg->ndisplays++] = d;
+    return 0;
+}
+
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
-       OPT_NET, OPT_AUDIO, OPT_SOUND };
+       OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -158,6 +232,7 @@ static const struct option long_opts[] = {
     { "net", required_argument, NULL, OPT_NET },
     { "audio", required_argument, NULL, OPT_AUDIO },
     { "sound", required_argument, NULL, OPT_SOUND },
+    { "display", required_argument, NULL, OPT_DISPLAY },
     { 0 },
 };
 
@@ -215,6 +290,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
             return usage_error("--sound: expected hda, got '%s'", v);
         cfg->sound = SOUND_HDA;
         return 0;
+    case OPT_DISPLAY: return parse_display(cfg, v);
     case OPT_SHUTDOWN_TIMEOUT: {
         char *end;
         long t = strtol(v, &end, 10);
@@ -252,7 +328,7 @@ static int load_config_file(struct vm_config *cfg, const char *path)
         }
         gsize n;
         g_auto(GStrv) vals = g_key_file_get_string_list(kf, "vm", keys[i], &n, NULL);
-        if (o->val != OPT_DISK && n != 1)
+        if (o->val != OPT_DISK && o->val != OPT_DISPLAY && n != 1)
             return usage_error("--config %s: key '%s' takes one value", path, keys[i]);
         for (gsize j = 0; j < n; j++) {
             int r = apply_option(cfg, o->val, o->name, vals[j]);
@@ -316,6 +392,8 @@ void vm_config_free(struct vm_config *cfg)
     g_free(cfg->serial_path);
     g_free(cfg->console_path);
     g_free(cfg->control_path);
+    for (unsigned i = 0; i < cfg->ndisplays; i++)
+        display_config_clear(&cfg->displays[i]);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         g_free(cfg->disks[i].path);
         g_free(cfg->disks[i].serial);

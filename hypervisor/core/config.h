@@ -18,6 +18,19 @@ struct disk_config {
     bool pause_on_error;             /* on-error=pause: ENOSPC/EIO pause the VM */
 };
 
+#define VM_MAX_DISPLAYS 8
+
+/* --display: where the guest's screen goes (see vdisplay/). */
+enum display_kind { DISPLAY_VNC, DISPLAY_SDL, DISPLAY_CHANNEL };
+
+struct display_config {
+    enum display_kind kind;
+    char *addr;                      /* vnc: listen address, NULL = 127.0.0.1 */
+    unsigned port;                   /* vnc: 0 = first free from 5900 */
+    char *password_file;             /* vnc */
+    char *path;                      /* channel: socket path */
+};
+
 struct vm_config {
     char *name;
     uint64_t memory;                 /* bytes */
@@ -37,6 +50,8 @@ struct vm_config {
     bool audio_set;                  /* --audio given: a sound card is present */
     struct vaudio_config audio;
     enum { SOUND_HDA, SOUND_VIRTIO } sound;   /* --sound */
+    struct display_config displays[VM_MAX_DISPLAYS];
+    unsigned ndisplays;              /* 0: no display devices */
 };
 
 /* Parses argv into cfg. On a usage error prints one line to stderr and

@@ -10,6 +10,7 @@
 #include "devices/devices.h"
 #include "net/net.h"
 #include "vaudio.h"
+#include "devices/display.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
 
@@ -265,6 +266,8 @@ static int vm_setup_devices(struct vm *vm)
         return r;
     if ((r = vm_setup_sound(vm)) < 0)
         return r;
+    if ((r = display_setup(vm)) < 0)
+        return r;
     return 0;
 }
 
@@ -406,6 +409,7 @@ static void vm_reexec(void)
     control_close();
     net_backend_close(net_backend);   /* its listening ports must be free for the new image */
     vaudio_close(vaudio);             /* the WAV header is final, the sound server let go */
+    display_prepare_reexec();
     setenv("DOMUS_VMM_REBOOTED", "1", 1);
     execv("/proc/self/exe", vmm_argv);
     fprintf(stderr, "domus-vmm: cannot restart for guest reboot: %s\n", strerror(errno));
@@ -497,5 +501,6 @@ int vm_run(const struct vm_config *cfg)
     chardev_close(serial_chr);
     chardev_close(console_chr);
     control_close();
+    display_close();
     return why == VM_REQ_CRASH ? 3 : 0;
 }
