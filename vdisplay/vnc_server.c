@@ -52,6 +52,20 @@ static void copy_rect(struct vnc_server *vs, const struct dc_rect *r)
     }
 }
 
+/* Our surface is XRGB (0x00RRGGBB words); libvncserver's default puts red
+ * in the low byte, and rfbNewFramebuffer restores that default. */
+static void use_xrgb_format(rfbScreenInfoPtr s)
+{
+    s->serverFormat.redShift = 16;
+    s->serverFormat.greenShift = 8;
+    s->serverFormat.blueShift = 0;
+    rfbClientIteratorPtr it = rfbGetClientIterator(s);
+    rfbClientPtr cl;
+    while ((cl = rfbClientIteratorNext(it)))
+        s->setTranslateFunction(cl);
+    rfbReleaseClientIterator(it);
+}
+
 static void set_surface(struct vnc_server *vs, unsigned w, unsigned h)
 {
     uint32_t *old = vs->surface;
@@ -67,6 +81,7 @@ static void set_surface(struct vnc_server *vs, unsigned w, unsigned h)
     if (vs->screen) {
         /* Tells every client (DesktopSize / ExtendedDesktopSize) and marks all modified. */
         rfbNewFramebuffer(vs->screen, (char *)vs->surface, (int)w, (int)h, 8, 3, 4);
+        use_xrgb_format(vs->screen);
     }
     free(old);
 }
@@ -210,6 +225,7 @@ struct vnc_server *vnc_server_new(const struct vnc_server_options *opt)
     }
     rfbScreenInfoPtr s = vs->screen;
     s->screenData = vs;
+    use_xrgb_format(s);
     s->frameBuffer = (char *)vs->surface;
     s->desktopName = opt->name;
     s->alwaysShared = TRUE;          /* several viewers at once */
