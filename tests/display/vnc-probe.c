@@ -141,6 +141,10 @@ int main(int argc, char **argv)
         SendPointerEvent(c, click[0], click[1], 1);
         SendPointerEvent(c, click[0], click[1], 0);
     }
+    /* Let the server read our input before we hang up: a close with
+     * unread data turns into a reset, and the server drops what it had. */
+    if (nkeys || click[0] >= 0)
+        pump(c, 1.0, NULL, NULL);
     if (resize[0]) {
         if (!SendExtDesktopSize(c, (uint16_t)resize[0], (uint16_t)resize[1])) {
             fprintf(stderr, "vnc-probe: the server does not take desktop size requests\n");
