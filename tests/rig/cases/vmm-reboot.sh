@@ -18,7 +18,7 @@ fi
 G
 build_guest guest.cpio.gz --add reboot.sh:/init.d/10-reboot
 truncate -s 16M disk.img
-vmm_start serial.log 300 --memory 256M --cpus 2 --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz \
+vmm_start serial.log 300 --memory 256M --cpus 1 --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz \
     --append "console=ttyS0 quiet" --disk disk.img
 wait_for_line serial.log "first boot, rebooting" 200
 vmm_pid=$(pgrep -P "$SPAWNED_PID")
