@@ -16,6 +16,7 @@ struct block_aio {
     struct block_request *queue, **queue_tail;
     struct block_request *done, **done_tail;
     unsigned busy;                   /* queued + running */
+    unsigned idle_workers;
     bool stopping;
     int efd;
     unsigned nworkers;
@@ -40,8 +41,11 @@ static void *worker(void *arg)
     struct block_aio *aio = arg;
     pthread_mutex_lock(&aio->lock);
     for (;;) {
-        while (!aio->queue && !aio->stopping)
+        while (!aio->queue && !aio->stopping) {
+            aio->idle_workers++;
             pthread_cond_wait(&aio->work, &aio->lock);
+            aio->idle_workers--;
+        }
         if (!aio->queue)
             break;
         struct block_request *r = aio->queue;
@@ -52,12 +56,13 @@ static void *worker(void *arg)
         r->ret = run(r);
         pthread_mutex_lock(&aio->lock);
         r->next = NULL;
+        bool first = !aio->done;     /* the reaper takes the whole list: one wakeup is enough */
         *aio->done_tail = r;
         aio->done_tail = &r->next;
         if (--aio->busy == 0)
             pthread_cond_broadcast(&aio->idle);
         uint64_t one = 1;
-        if (write(aio->efd, &one, sizeof(one)) < 0) {
+        if (first && write(aio->efd, &one, sizeof(one)) < 0) {
             /* the counter cannot overflow in practice; the loop reaps anyway */
         }
     }
@@ -124,7 +129,8 @@ void block_aio_submit(struct block_aio *aio, struct block_request *req)
     *aio->queue_tail = req;
     aio->queue_tail = &req->next;
     aio->busy++;
-    pthread_cond_signal(&aio->work);
+    if (aio->idle_workers)
+        pthread_cond_signal(&aio->work);
     pthread_mutex_unlock(&aio->lock);
 }
 

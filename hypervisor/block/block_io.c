@@ -37,6 +37,13 @@ int block_file_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 static int file_rw(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len, bool write)
 {
     uint64_t done = 0;
+    if (niov <= IOV_MAX) {           /* the usual case: one call, no copy of the iovecs */
+        ssize_t r = write ? pwritev(fd, iov, niov, (off_t)off) : preadv(fd, iov, niov, (off_t)off);
+        if (r > 0)
+            done = (uint64_t)r;
+        if (done == len)
+            return 0;
+    }
     while (done < len) {
         int n;
         struct iovec *v = block_iov_slice(iov, niov, done, len - done, &n);
@@ -140,6 +147,8 @@ int block_read_backing(struct block *b, const struct iovec *iov, int niov, uint6
     uint64_t have = 0;
     if (b->backing && off < b->backing->length)
         have = b->backing->length - off < len ? b->backing->length - off : len;
+    if (have && have == len && skip == 0)
+        return block_preadv(b->backing, iov, niov, off);
     if (have) {
         int n;
         struct iovec *v = block_iov_slice(iov, niov, skip, have, &n);
