@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Counts test results from meson's testlog.json: every TAP subtest counts on
 its own (a rig run of ten cases is ten tests), other tests count once.
-Prints the per-failure names and a final plain line `N passed, N failed, N skipped`."""
+Prints the names of failures and a final plain line
+`N passed, N failed[, N skipped]`. Exits 1 on any failure or when nothing
+passed.
+
+TAP as meson reads it: `ok` passes, `not ok` fails, `# SKIP` skips,
+`not ok # TODO` is an expected failure (counted as passed), `ok # TODO` an
+unexpected pass (failed). A TAP test that also failed as a whole (crash,
+timeout, missing results) adds one failure beyond the subtests it reported."""
 import json
 import re
 import sys
 
-TAP = re.compile(r'^(not ok|ok)\b[^#]*(#\s*(SKIP|TODO)\b)?', re.I)
+TAP = re.compile(r'^(not ok|ok)\b[^#]*(?:#\s*(SKIP|TODO)\b)?', re.I)
 
 
 def main(path):
@@ -16,27 +23,31 @@ def main(path):
         for line in f:
             t = json.loads(line)
             name, result = t['name'], t['result']
-            subtests = [TAP.match(l) for l in (t.get('stdout') or '').splitlines()]
-            subtests = [m for m in subtests if m]
-            if subtests and result not in ('TIMEOUT', 'ERROR'):
-                for m in subtests:
-                    if m.group(3) and m.group(3).upper() == 'SKIP':
-                        skipped += 1
-                    elif m.group(1).lower() == 'ok':
-                        passed += 1
-                    else:
-                        failed += 1
-                        failures.append(f'{name}: {m.string.strip()}')
-                if result in ('FAIL', 'UNEXPECTEDPASS') and not any(m.group(1).lower() == 'not ok' for m in subtests):
+            subtests = [m for m in map(TAP.match, (t.get('stdout') or '').splitlines()) if m]
+            if not subtests:
+                if result in ('OK', 'EXPECTEDFAIL'):
+                    passed += 1
+                elif result == 'SKIP':
+                    skipped += 1
+                else:
                     failed += 1
                     failures.append(f'{name}: {result}')
-            elif result in ('OK', 'EXPECTEDFAIL'):
-                passed += 1
-            elif result == 'SKIP':
-                skipped += 1
-            else:
+                continue
+            sub_failed = 0
+            for m in subtests:
+                ok = m.group(1).lower() == 'ok'
+                directive = (m.group(2) or '').upper()
+                if directive == 'SKIP':
+                    skipped += 1
+                elif ok != (directive == 'TODO'):
+                    passed += 1
+                else:
+                    sub_failed += 1
+                    failures.append(f'{name}: {m.string.strip()}')
+            failed += sub_failed
+            if result not in ('OK', 'SKIP', 'EXPECTEDFAIL') and not sub_failed:
                 failed += 1
-                failures.append(f'{name}: {result}')
+                failures.append(f'{name}: {result} after {len(subtests)} results')
     for f in failures:
         print(f'FAILED {f}')
     print(f'{passed} passed, {failed} failed' + (f', {skipped} skipped' if skipped else ''))
