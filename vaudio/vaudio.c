@@ -100,17 +100,22 @@ const char *vaudio_backend_name(const struct vaudio *va)
 
 /* ---- ring ---- */
 
+void vaudio_ring_trim(struct vaudio_ring *r, size_t keep)
+{
+    if (r->count <= keep)
+        return;
+    size_t drop = r->count - keep;
+    r->head = (r->head + drop) % r->cap;
+    r->count -= drop;
+}
+
 size_t vaudio_ring_push(struct vaudio_ring *r, const int16_t *stereo, size_t n)
 {
     if (n > r->cap) {                /* only the newest cap frames can matter */
         stereo += 2 * (n - r->cap);
         n = r->cap;
     }
-    if (r->count + n > r->cap) {     /* full: drop the oldest to bound latency */
-        size_t drop = r->count + n - r->cap;
-        r->head = (r->head + drop) % r->cap;
-        r->count -= drop;
-    }
+    vaudio_ring_trim(r, r->cap - n);  /* full: drop the oldest to bound latency */
     for (size_t i = 0; i < n; i++) {
         size_t at = (r->head + r->count + i) % r->cap;
         r->buf[2 * at] = stereo[2 * i];

@@ -41,6 +41,8 @@ struct vaudio {
 
 /* Ring helpers; the caller holds the stream lock. */
 size_t vaudio_ring_push(struct vaudio_ring *r, const int16_t *stereo, size_t n);
+/* Drops the oldest frames so at most @keep remain. */
+void vaudio_ring_trim(struct vaudio_ring *r, size_t keep);
 size_t vaudio_ring_pop(struct vaudio_ring *r, int16_t *stereo, size_t n);
 
 int vaudio_pulse_open(struct vaudio *va, char **error);

@@ -1,7 +1,8 @@
 /* PulseAudio backend (also PipeWire's pulse server) on libpulse's threaded
  * main loop. Playback is pushed when the device writes (and topped up from
  * the write callback); capture arrives in the read callback. Pulse's own
- * buffer is asked for ~20 ms so vaudio's 50 ms bound stays the limit. */
+ * buffer is asked for ~20 ms and vaudio's ring is kept to 10 ms on top of
+ * it once pulse is full, so a slow stream start costs no lasting latency. */
 #include "vaudio_internal.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #define PULSE_TARGET_MS 20
+#define PULSE_SLACK_FRAMES (VAUDIO_RATE / 100)   /* 10 ms: two device ticks */
 
 struct pulse {
     pa_threaded_mainloop *ml;
@@ -54,6 +56,13 @@ static void pulse_push(struct vaudio_stream *s)
             break;
         room -= n * 4;
     }
+    /* Pulse holds its target and the guest keeps pace with the same clock,
+     * so whatever is still queued here (say, what piled up while the
+     * stream connected) would stay as latency for good: drop it. */
+    pthread_mutex_lock(&s->lock);
+    if (room < 4)
+        vaudio_ring_trim(&s->ring, PULSE_SLACK_FRAMES);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void write_cb(pa_stream *st, size_t nbytes, void *opaque)

@@ -16,11 +16,11 @@ spawn pulse.log 600 pulseaudio --daemonize=no --system=false -n --exit-idle-time
 for i in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.2; done
 pactl info >/dev/null 2>&1 || { show_tail pulse.log.err; skip "PulseAudio does not start here"; }
 pactl set-default-sink domus_test
-spawn rec.log 600 parec --device=domus_test.monitor --format=s16le --rate=48000 --channels=2 --raw
-rec=$SPAWNED_PID
 
 guest_script sound.sh <<'G'
 for i in $(seq 50); do [ -e /dev/snd/pcmC0D0p ] && break; sleep 0.2; done
+echo "guest-sound-ready"
+sleep 2
 /audio-tone play /dev/snd/pcmC0D0p 440 2 || echo "guest-play-failed"
 echo "guest-sound-done"
 G
@@ -28,11 +28,18 @@ GUEST_MODULES="$GUEST_MODULES snd-hda-intel snd-hda-codec-generic"
 build_guest guest.cpio.gz --add sound.sh:/init.d/10-sound --add audio-tone:/audio-tone
 vmm_start serial.log 400 --memory 256M --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz \
     --append "console=ttyS0 quiet" --audio pulse
-expect_exit 0
-grep -q "warning: no sound" serial.log.err && fail "domus-vmm did not reach the PulseAudio daemon"
-grep -q "guest-play-failed" serial.log && { show_tail serial.log; fail "the guest could not play"; }
+vmm=$SPAWNED_PID
+# Record only around the tone (spectrum.py reads the first 10 s), with a
+# short fragment so that killing parec loses nothing still in the server.
+wait_for_line serial.log "guest-sound-ready" 300
+spawn rec.log 600 parec --device=domus_test.monitor --latency-msec=20 --format=s16le --rate=48000 --channels=2 --raw
+rec=$SPAWNED_PID
+wait_for_line serial.log "guest-sound-done" 120 "$vmm"
 sleep 0.5
 kill "$rec"
+expect_exit 0 "$vmm"
+grep -q "warning: no sound" serial.log.err && fail "domus-vmm did not reach the PulseAudio daemon"
+grep -q "guest-play-failed" serial.log && { show_tail serial.log; fail "the guest could not play"; }
 read -r peak rest < <(python3 "$RIG_DIR/spectrum.py" --raw rec.log)
 log "PulseAudio sink monitor: peak ${peak} Hz ($rest)"
 [ "$peak" -ge 435 ] && [ "$peak" -le 445 ] || fail "sink monitor peak is $peak Hz, wanted 440"
