@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define MAX_DISK_SIZE (64ULL << 40)
-#define DEMO_MODULES "virtio_pci virtio_blk virtio_console virtio_rng button evdev"
+#define DEMO_MODULES "virtio_pci virtio_blk virtio_console virtio_rng button evdev virtio_gpu virtio_input"
 
 struct manager {
     GDBusConnection *bus;
@@ -136,7 +136,7 @@ static bool demo_initrd(const char *dest, GError **error)
     if (!kver)
         return false;
     g_autofree char *cache = library_cache_dir();
-    g_autofree char *file = g_strdup_printf("demo-linux-%s.cpio.gz", kver);
+    g_autofree char *file = g_strdup_printf("demo-linux-%s-gpu.cpio.gz", kver);
     g_autofree char *path = g_build_filename(cache, file, NULL);
     g_mutex_lock(&lock);
     bool ok = g_file_test(path, G_FILE_TEST_EXISTS);

@@ -230,7 +230,7 @@ static bool check_startable(struct vm_instance *vm, const char *display, GError 
                     r->name, r->needs ? r->needs : "firmware boot", r->firmware);
         return false;
     }
-    if (display && strcmp(display, "none")) {
+    if (display && strcmp(display, "none") && strcmp(display, "channel")) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
                     "--display %s is not available: this domus-vmm has no display device yet", display);
         return false;
@@ -261,6 +261,8 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
         g_ptr_array_add(a, g_strdup_printf("--disk=%s/%s", r->dir, *d));
     g_ptr_array_add(a, g_strdup_printf("--serial=unix:%s", vm->serial_path));
     g_ptr_array_add(a, g_strdup_printf("--control=unix:%s", vm->control_path));
+    if (vm->display_channel)         /* the manager's display widget, domus-view and domus-vnc attach here */
+        g_ptr_array_add(a, g_strdup_printf("--display=channel:%s/display.sock", vm->rundir));
     g_ptr_array_add(a, NULL);
     return a;
 }
@@ -321,6 +323,7 @@ static gboolean handle_start(DomusVM *iface, GDBusMethodInvocation *inv, GVarian
                                               vm->rec->name, vm->busy ? "busy" : vm_instance_state(vm));
         return TRUE;
     }
+    vm->display_channel = !g_strcmp0(display, "channel");
     if (!check_startable(vm, display, &err) || !vm_spawn(vm, &err)) {
         fail_invocation(inv, err);
         return TRUE;
@@ -530,6 +533,8 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
         g_variant_builder_add(&b, "{sv}", "pid", g_variant_new_uint32((guint32)vm->pid));
         g_autofree char *cg = cgroup_of_pid(vm->pid);
         ADD_S("cgroup", cg);
+        g_autofree char *dsock = g_build_filename(vm->rundir, "display.sock", NULL);
+        ADD_S("display-socket", g_file_test(dsock, G_FILE_TEST_EXISTS) ? dsock : NULL);
     }
 #undef ADD_S
     domus_vm_complete_get_info(vm->iface, inv, g_variant_builder_end(&b));

@@ -25,6 +25,7 @@ struct vm_instance {
     gint64 start_deadline;
     bool start_polling;
     bool busy;                       /* a snapshot or clone holds the VM */
+    bool display_channel;            /* started with display=channel: rundir/display.sock */
 
     /* GetStats bookkeeping */
     gint64 sample_us;
