@@ -1,5 +1,6 @@
 #include "domus-app.h"
 #include "domus-window.h"
+#include "domus-manager-resources.h"
 
 struct _DomusApp {
     AdwApplication parent;
@@ -100,6 +101,9 @@ static void domus_app_finalize(GObject *o)
 
 static void domus_app_class_init(DomusAppClass *klass)
 {
+    /* Referencing the bundle keeps its object (and its registering
+     * constructor) in binaries that link the static library. */
+    g_assert(domus_manager_get_resource());
     G_APPLICATION_CLASS(klass)->startup = domus_app_startup;
     G_APPLICATION_CLASS(klass)->activate = domus_app_activate;
     G_OBJECT_CLASS(klass)->finalize = domus_app_finalize;

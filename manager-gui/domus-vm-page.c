@@ -410,6 +410,7 @@ void domus_vm_page_set_vm(DomusVmPage *self, DomusVM *vm)
 }
 
 DomusVM *domus_vm_page_get_vm(DomusVmPage *self) { return self->vm; }
+GActionGroup *domus_vm_page_get_actions(DomusVmPage *self) { return G_ACTION_GROUP(self->actions); }
 DomusDisplay *domus_vm_page_get_display(DomusVmPage *self) { return self->display; }
 DomusConsoleView *domus_vm_page_get_console(DomusVmPage *self) { return self->console; }
 void domus_vm_page_show(DomusVmPage *self, const char *view) { adw_view_stack_set_visible_child_name(self->views, view); }

@@ -20,4 +20,6 @@ DomusConsoleView *domus_vm_page_get_console(DomusVmPage *self);
 char **domus_vm_page_get_snapshots(DomusVmPage *self);
 void domus_vm_page_select_snapshot(DomusVmPage *self, const char *name);
 void domus_vm_page_show(DomusVmPage *self, const char *view);
+/* The "vm" action group (start, stop, snapshot, …). */
+GActionGroup *domus_vm_page_get_actions(DomusVmPage *self);
 G_END_DECLS

@@ -1,0 +1,10 @@
+/* Helpers shared by the manager's GTK tests: waiting on the main loop and
+ * rendering a widget to a PNG. */
+#pragma once
+#include <gtk/gtk.h>
+
+/* Iterates the main loop until @cond(@data) or @timeout_s; returns cond. */
+gboolean mt_wait(gboolean (*cond)(gpointer data), gpointer data, double timeout_s);
+void mt_sleep(double seconds);
+/* Renders @w (as drawn now) to a PNG file; the texture is returned too. */
+GdkTexture *mt_render(GtkWidget *w, const char *png_path);

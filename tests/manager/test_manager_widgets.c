@@ -1,0 +1,147 @@
+/* The manager's widgets against a real domusd on a private bus (run by
+ * gtk-session under Xvfb): the empty state offers the demo, one action
+ * creates it and opens its page, the clone dialog makes a full clone, a
+ * daemon refusal is a toast, snapshot actions follow what domusd offers,
+ * deleting removes the card. No guest runs here (see the rig case). */
+#include "domus-app.h"
+#include "domus-clone-dialog.h"
+#include "domus-new-vm-dialog.h"
+#include "domus-window.h"
+#include "manager-test.h"
+
+static DomusApp *app;
+static DomusWindow *win;
+
+static gboolean view_is_vm(gpointer d) { return !g_strcmp0(domus_window_get_view(win), "vm"); }
+static gboolean has_card(gpointer name) { return domus_window_get_card(win, name) != NULL; }
+static gboolean no_card(gpointer name) { return domus_window_get_card(win, name) == NULL; }
+static gboolean toast_says(gpointer text)
+{
+    const char *t = domus_window_get_last_toast(win);
+    return t && strstr(t, text);
+}
+
+static void activate(GtkWidget *w, const char *action)
+{
+    g_assert_true(gtk_widget_activate_action(w, action, NULL));
+}
+
+static void test_empty_state(void)
+{
+    g_assert_cmpstr(domus_window_get_view(win), ==, "empty");
+    g_assert_cmpuint(domus_window_get_n_cards(win), ==, 0);
+    /* What a user sees: the demo button is on screen and clickable. */
+    g_assert_true(gtk_widget_get_mapped(GTK_WIDGET(win)));
+    mt_sleep(0.3);
+    g_autoptr(GdkTexture) shot = mt_render(GTK_WIDGET(win), g_getenv("SCREENSHOT_EMPTY"));
+    g_assert_nonnull(shot);
+}
+
+static void test_demo(void)
+{
+    activate(GTK_WIDGET(win), "win.new-demo");
+    g_assert_true(mt_wait(view_is_vm, NULL, 300));
+    g_assert_true(mt_wait(has_card, "demo", 10));
+    DomusVmPage *page = domus_window_get_vm_page(win);
+    DomusVM *vm = domus_vm_page_get_vm(page);
+    g_assert_cmpstr(domus_vm_get_name(vm), ==, "demo");
+    g_assert_cmpstr(domus_vm_get_state(vm), ==, "stopped");
+    /* A stopped VM: start is offered, stop is not. */
+    GActionGroup *g = domus_vm_page_get_actions(page);
+    g_assert_true(g_action_group_get_action_enabled(g, "start"));
+    g_assert_false(g_action_group_get_action_enabled(g, "stop"));
+    g_assert_false(g_action_group_get_action_enabled(g, "pause"));
+    /* Clicking the demo again opens the same VM, no second one. */
+    activate(GTK_WIDGET(win), "win.back");
+    g_assert_cmpstr(domus_window_get_view(win), ==, "grid");
+    activate(GTK_WIDGET(win), "win.new-demo");
+    g_assert_cmpstr(domus_window_get_view(win), ==, "vm");
+    g_assert_cmpuint(domus_window_get_n_cards(win), ==, 1);
+}
+
+static gboolean templates_loaded(gpointer d) { return domus_new_vm_dialog_get_template(d) != NULL; }
+
+static void test_refusal_is_toast(void)
+{
+    /* A template domus-vmm cannot boot yet: created fine, start refused. */
+    DomusNewVmDialog *dlg = DOMUS_NEW_VM_DIALOG(domus_new_vm_dialog_new(GTK_WINDOW(win)));
+    gtk_window_present(GTK_WINDOW(dlg));
+    g_assert_true(mt_wait(templates_loaded, dlg, 30));
+    g_assert_cmpstr(domus_new_vm_dialog_get_template(dlg), ==, "demo-linux");
+    g_assert_true(domus_new_vm_dialog_select_template(dlg, "debian-desktop"));
+    domus_new_vm_dialog_set_name(dlg, "deb");
+    activate(GTK_WIDGET(dlg), "dialog.create");
+    g_assert_true(mt_wait(has_card, "deb", 60));
+    g_assert_true(mt_wait(view_is_vm, NULL, 10));
+    DomusVmPage *page = domus_window_get_vm_page(win);
+    g_assert_cmpstr(domus_vm_get_name(domus_vm_page_get_vm(page)), ==, "deb");
+    g_assert_cmpuint(domus_vm_get_memory(domus_vm_page_get_vm(page)), ==, 4ull << 30);
+    activate(GTK_WIDGET(page), "vm.start");
+    g_assert_true(mt_wait(toast_says, "Start: ", 30));
+    g_assert_true(toast_says("cannot start yet"));
+}
+
+static void test_clone(void)
+{
+    g_assert_true(domus_window_show_vm(win, "demo"));
+    DomusVmPage *page = domus_window_get_vm_page(win);
+    activate(GTK_WIDGET(page), "vm.clone");
+    GtkWindow *dlg = NULL;
+    GListModel *tops = gtk_window_get_toplevels();
+    for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+        g_autoptr(GObject) o = g_list_model_get_item(tops, i);
+        if (DOMUS_IS_CLONE_DIALOG(o))
+            dlg = GTK_WINDOW(o);
+    }
+    g_assert_nonnull(dlg);
+    domus_clone_dialog_set(DOMUS_CLONE_DIALOG(dlg), "demo-copy", FALSE);
+    activate(GTK_WIDGET(dlg), "dialog.clone");
+    g_assert_true(mt_wait(has_card, "demo-copy", 120));
+    g_assert_cmpuint(domus_window_get_n_cards(win), ==, 3);
+}
+
+static void test_snapshots(void)
+{
+    g_assert_true(domus_window_show_vm(win, "demo-copy"));
+    DomusVmPage *page = domus_window_get_vm_page(win);
+    GActionGroup *g = domus_vm_page_get_actions(page);
+    mt_sleep(1);
+    if (!g_action_group_get_action_enabled(g, "snapshot")) {
+        g_test_skip("domusd here has no snapshots: the actions are disabled (tooltip says why)");
+        return;
+    }
+    g_action_group_activate_action(g, "snapshot", NULL);
+    g_assert_true(mt_wait(toast_says, "snapshot", 30) || domus_vm_page_get_snapshots(page)[0]);
+}
+
+static void test_delete(void)
+{
+    DomusManager *m = domus_app_get_manager(app);
+    g_assert_true(domus_manager_call_delete_sync(m, "demo-copy", NULL, NULL));
+    g_assert_true(mt_wait(no_card, "demo-copy", 10));
+    g_assert_cmpstr(domus_window_get_view(win), !=, "vm");
+    activate(GTK_WIDGET(win), "win.back");
+    mt_sleep(1.5);                   /* the stack's crossfade */
+    g_autoptr(GdkTexture) shot = mt_render(GTK_WIDGET(win), g_getenv("SCREENSHOT_GRID"));
+    g_assert_nonnull(shot);
+}
+
+int main(int argc, char **argv)
+{
+    gtk_test_init(&argc, &argv, NULL);
+    adw_init();
+    app = domus_app_new();
+    g_assert_true(g_application_register(G_APPLICATION(app), NULL, NULL));
+    g_assert_nonnull(domus_app_get_manager(app));
+    win = domus_window_new(app);
+    gtk_window_present(GTK_WINDOW(win));
+    g_test_add_func("/manager/empty-state", test_empty_state);
+    g_test_add_func("/manager/demo", test_demo);
+    g_test_add_func("/manager/refusal-is-toast", test_refusal_is_toast);
+    g_test_add_func("/manager/clone", test_clone);
+    g_test_add_func("/manager/snapshots", test_snapshots);
+    g_test_add_func("/manager/delete", test_delete);
+    int r = g_test_run();
+    gtk_window_destroy(GTK_WINDOW(win));
+    return r;
+}
