@@ -1,0 +1,94 @@
+#!/bin/bash
+# Display clients against fake-vmm (no guest, no KVM): domus-vnc seen by a
+# libvncclient client and domus-view under Xvfb seen by screenshots, both
+# at once; keys, pointer and resize requests reach the "VMM"; the VMM's
+# mode changes reach both; a viewer killed with SIGKILL disturbs nothing.
+# TAP output, one test per step.
+set -u
+build=${1:?usage: display-clients.sh BUILD_DIR}
+fake=$build/tests/display/fake-vmm probe=$build/tests/display/vnc-probe
+vnc=$build/vdisplay/domus-vnc view=$build/vdisplay/domus-view
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); echo "not ok $n - $*"; for f in "$tmp"/*.log; do echo "# --- ${f##*/}"; sed 's/^/# /' "$f" | tail -n 15; done; failed=1; }
+skipall() { echo "1..0 # SKIP $*"; exit 0; }
+failed=
+[ -x "$vnc" ] && [ -x "$probe" ] || skipall "domus-vnc not built (libvncserver-dev)"
+wait_line() {   # FILE REGEX [SECONDS]
+    local i
+    for i in $(seq 1 $((${3:-10} * 10))); do grep -qE "$2" "$1" && return 0; sleep 0.1; done
+    return 1
+}
+cd "$tmp"
+
+"$fake" "$tmp/chan" 1024x768 > fake.log 2>&1 & pids+=($!)
+wait_line fake.log "^mode 1024 768" || { notok "fake-vmm starts"; exit 1; }
+"$vnc" --channel "$tmp/chan" > vnc.log 2>&1 & pids+=($!); vncpid=$!
+wait_line vnc.log "listening on 127.0.0.1:[0-9]+" || { notok "domus-vnc listens"; exit 1; }
+port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' vnc.log)
+
+echo "1..9"
+pattern="--expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff --expect -64,-64,00ff00"
+"$probe" 127.0.0.1:$port --timeout 10 $pattern --key a --click 100,50 > probe1.log 2>&1 &&
+    wait_line fake.log "^key 30 1" && wait_line fake.log "^pointer 100 50 1" &&
+    ok "VNC client sees the frame; its key and click reach the VMM" || notok "VNC frame, key and click"
+
+"$probe" 127.0.0.1:$port --timeout 10 --resize 800x600 --wait-size 800x600 > probe2.log 2>&1 &&
+    wait_line fake.log "^resize 800 600" &&
+    ok "VNC desktop size request reaches the VMM and the new mode reaches the client" || notok "VNC resize"
+
+# A malformed RFB message closes that client only.
+printf 'RFB 003.008\n\001\377garbage' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; head -c 12 <&3 >/dev/null; cat >&3; sleep 1" 2>/dev/null
+"$probe" 127.0.0.1:$port --timeout 10 --expect 64,64,ffffff > probe3.log 2>&1 && kill -0 "$vncpid" 2>/dev/null &&
+    ok "a malformed VNC client is dropped, domus-vnc serves the next one" || notok "malformed VNC client"
+
+command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v import >/dev/null && [ -x "$view" ] || {
+    for i in 4 5 6 7 8 9; do echo "ok $i # SKIP Xvfb, xdotool, imagemagick or domus-view missing"; done; exit ${failed:+1}; }
+
+disp=:$((60 + RANDOM % 200))
+Xvfb $disp -screen 0 1600x1200x24 -nolisten tcp > xvfb.log 2>&1 & pids+=($!)
+export DISPLAY=$disp
+for i in $(seq 1 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
+"$view" --channel "$tmp/chan" --name fakevm > view.log 2>&1 & pids+=($!); viewpid=$!
+wid=
+for i in $(seq 1 50); do wid=$(xdotool search --name '^fakevm' 2>/dev/null | head -n1); [ -n "$wid" ] && break; sleep 0.1; done
+[ -n "$wid" ] && ok "domus-view opens a window titled with the VM's name" || notok "domus-view window"
+xdotool windowmove --sync "$wid" 0 0 2>/dev/null
+
+pixel() { convert "$1" -format "%[hex:u.p{$2,$3}]" info: 2>/dev/null | tr 'A-F' 'a-f' | cut -c1-6; }
+shows_pattern() {   # W H: the window shows the pattern at W x H
+    local i
+    for i in $(seq 1 30); do
+        if import -window "$wid" shot.png 2>/dev/null &&
+           [ "$(identify -format '%w %h' shot.png 2>/dev/null)" = "$1 $2" ] &&
+           [ "$(pixel shot.png 200 300)" = ff0000 ] && [ "$(pixel shot.png $(($1 - 200)) 300)" = 0000ff ] &&
+           [ "$(pixel shot.png 64 64)" = ffffff ] && [ "$(pixel shot.png $(($1 - 64)) $(($2 - 64)))" = 00ff00 ]; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "# screenshot: $(identify -format '%w %h' shot.png 2>/dev/null) $(pixel shot.png 200 300) $(pixel shot.png 64 64)"
+    return 1
+}
+shows_pattern 800 600 && ok "a screenshot of the window shows the VMM's frame" || notok "window screenshot"
+
+xdotool windowfocus --sync "$wid" 2>/dev/null; xdotool key --delay 50 b
+wait_line fake.log "^key 48 1" && wait_line fake.log "^key 48 0" &&
+    ok "a key typed into the window reaches the VMM as KEY_B" || notok "window key"
+
+xdotool windowsize --sync "$wid" 1024 768 2>/dev/null
+wait_line fake.log "^resize 1024 768" && shows_pattern 1024 768 &&
+    ok "resizing the window asks for that mode, and the window shows it" || notok "window resize"
+
+"$probe" 127.0.0.1:$port --timeout 10 $pattern > probe4.log 2>&1 &&
+    ok "the VNC client sees the same frame as the window" || notok "two clients"
+
+kill -KILL "$viewpid"; wait "$viewpid" 2>/dev/null; sleep 0.5
+"$probe" 127.0.0.1:$port --timeout 10 $pattern --key c > probe5.log 2>&1 && wait_line fake.log "^key 46 1" &&
+    kill -0 "${pids[0]}" &&
+    ok "SIGKILL of domus-view disturbs neither the VMM nor the VNC client" || notok "viewer killed"
+exit ${failed:+1}

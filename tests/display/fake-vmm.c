@@ -1,0 +1,81 @@
+/* A stand-in VMM for testing display clients without a guest: serves the
+ * display channel on a socket with a test pattern (the same one guest-fb
+ * paints), follows resize requests like a guest would, and prints the input
+ * it receives ("key CODE DOWN", "pointer X Y BUTTONS", "resize W H").
+ *
+ *   fake-vmm PATH [WxH]
+ */
+#include "core/event_loop.h"
+#include "vdisplay/display_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static struct display_server *ds;
+
+static uint32_t pattern(unsigned x, unsigned y, unsigned w, unsigned h)
+{
+    if (x >= 32 && x < 96 && y >= 32 && y < 96)
+        return 0xFFFFFF;
+    if (x + 96 >= w && x + 32 < w && y + 96 >= h && y + 32 < h)
+        return 0x00FF00;
+    return x < w / 2 ? 0xFF0000 : 0x0000FF;
+}
+
+static void show(uint32_t w, uint32_t h)
+{
+    int fd = memfd_create("fake-fb", MFD_CLOEXEC);
+    size_t size = (size_t)w * h * 4;
+    uint32_t *px;
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0 ||
+        (px = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        perror("fake-vmm");
+        exit(1);
+    }
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++)
+            px[(size_t)y * w + x] = pattern(x, y, w, h);
+    struct dc_mode m = { .width = w, .height = h, .stride = w * 4, .format = DC_FORMAT_XRGB8888,
+                         .size = size };
+    display_server_set_mode(ds, &m, fd);
+    munmap(px, size);
+    close(fd);                       /* clients hold their own reference */
+    printf("mode %u %u\n", w, h);
+}
+
+static void on_key(void *o, uint32_t code, bool down) { printf("key %u %d\n", code, down); }
+static void on_pointer(void *o, int32_t x, int32_t y, uint32_t w, uint32_t h, uint32_t b, int32_t wh, int32_t hw)
+{
+    printf("pointer %d %d %u\n", x, y, b);
+}
+static void on_resize(void *o, uint32_t w, uint32_t h)
+{
+    printf("resize %u %u\n", w, h);
+    show(w, h);                      /* a guest that follows the window */
+}
+
+static const struct display_input_ops ops = { on_key, on_pointer, on_resize };
+
+int main(int argc, char **argv)
+{
+    unsigned w = 640, h = 480;
+    if (argc < 2 || (argc > 2 && sscanf(argv[2], "%ux%u", &w, &h) != 2)) {
+        fprintf(stderr, "usage: fake-vmm PATH [WxH]\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct event_loop *loop = event_loop_new();
+    ds = display_server_new(loop, "fake");
+    display_server_set_input(ds, &ops, NULL);
+    char *err = NULL;
+    if (display_server_listen(ds, argv[1], &err) < 0) {
+        fprintf(stderr, "fake-vmm: %s\n", err);
+        return 1;
+    }
+    show(w, h);
+    event_loop_run(loop);
+    return 0;
+}

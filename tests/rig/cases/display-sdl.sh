@@ -1,0 +1,85 @@
+#!/bin/bash
+# domus-view under Xvfb and domus-vnc at once (--display sdl --display vnc):
+# a screenshot of the window and a libvncclient client both show the guest's
+# pattern; a key typed into the window with xdotool reaches the guest's
+# virtio keyboard; domus-view killed with SIGKILL disturbs neither the guest
+# nor the VNC client.
+set -eu
+. "$RIG_LIB"
+require_vmm
+require_cmd gcc Xvfb xdotool import
+BUILD_DIR=${BUILD_DIR:-$(dirname "$(dirname "$DOMUS_VMM")")}
+probe=$BUILD_DIR/tests/display/vnc-probe
+[ -x "$probe" ] && [ -x "$BUILD_DIR/vdisplay/domus-vnc" ] && [ -x "$BUILD_DIR/vdisplay/domus-view" ] ||
+    skip "domus-vnc/domus-view/vnc-probe not built (libvncserver-dev, libsdl2-dev)"
+gcc -static -O2 -I/usr/include/libdrm -o guest-fb "$SRC_DIR/tests/display/guest-fb.c" || fail "cannot build guest-fb"
+
+GUEST_MODULES="$GUEST_MODULES virtio_gpu virtio_input"
+guest_script run.sh <<'G'
+for i in $(seq 1 100); do [ -e /dev/fb0 ] && break; sleep 0.1; done
+echo 0 > /sys/class/graphics/fbcon/cursor_blink 2>/dev/null
+guest-fb keys 240 &
+sleep 0.5
+guest-fb paint
+wait
+echo "guest-done"
+G
+build_guest guest.cpio.gz --add guest-fb:/bin/guest-fb --add run.sh:/init.d/10-run
+
+# The rig has no X: this case brings its own.
+spawn xvfb.log 400 Xvfb :57 -screen 0 1280x1024x24 -nolisten tcp
+export DISPLAY=:57
+for i in $(seq 1 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.2; done
+
+vmm_start serial.log 400 --name rig-sdl --memory 256M --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz \
+    --append "console=ttyS0 quiet vt.global_cursor_default=0" --display sdl --display vnc
+vmm=$SPAWNED_PID
+wait_for_line serial.log.err "domus-vnc: listening on 127.0.0.1:[0-9]+" 60
+port=$(sed -n 's/.*domus-vnc: listening on 127.0.0.1:\([0-9]*\).*/\1/p' serial.log.err | head -n1)
+wait_for_line serial.log "guest-fb: painted 1024x768" 120
+
+wid=
+for i in $(seq 1 100); do
+    wid=$(xdotool search --name '^rig-sdl' 2>/dev/null | head -n1) && [ -n "$wid" ] && break
+    sleep 0.2
+done
+[ -n "$wid" ] || fail "no domus-view window titled rig-sdl"
+xdotool windowmove --sync "$wid" 0 0 || :     # wholly on the screen, for import
+
+# pixel FILE X Y: the pixel's colour as rrggbb
+pixel() { convert "$1" -format "%[hex:u.p{$2,$3}]" info: 2>/dev/null | tr 'A-F' 'a-f' | cut -c1-6; }
+ok=
+for i in $(seq 1 50); do
+    import -window "$wid" shot.png 2>/dev/null || { sleep 0.2; continue; }
+    size=$(identify -format '%w %h' shot.png 2>/dev/null || :)
+    if [ "$size" = "1024 768" ] && [ "$(pixel shot.png 200 300)" = ff0000 ] &&
+       [ "$(pixel shot.png 824 300)" = 0000ff ] && [ "$(pixel shot.png 64 64)" = ffffff ] &&
+       [ "$(pixel shot.png 960 704)" = 00ff00 ]; then ok=1; break; fi
+    sleep 0.2
+done
+[ -n "$ok" ] || { cp shot.png "$BUILD_DIR/display-sdl-shot.png" 2>/dev/null || :
+    fail "window screenshot (${size:-none}) lacks the guest's pattern: $(pixel shot.png 200 300) $(pixel shot.png 824 300) $(pixel shot.png 64 64) $(pixel shot.png 960 704)"; }
+log "the window shows the guest's pattern"
+
+"$probe" 127.0.0.1:$port --timeout 30 \
+    --expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff --expect -64,-64,00ff00 ||
+    fail "the VNC client does not see the same frame"
+
+xdotool windowfocus --sync "$wid" 2>/dev/null || xdotool windowfocus "$wid"
+xdotool key b
+wait_for_line serial.log "^key 48 1" 30
+log "a key typed into the window reached the guest"
+
+viewpid=$(xdotool getwindowpid "$wid")
+[ -n "$viewpid" ] || fail "cannot find domus-view's pid"
+kill -KILL "$viewpid"
+sleep 1
+kill -0 "$vmm" 2>/dev/null || fail "domus-vmm died with its viewer"
+"$probe" 127.0.0.1:$port --timeout 30 --key c --expect 200,300,ff0000 --expect 64,64,ffffff ||
+    fail "the VNC client lost the guest after domus-view was killed"
+wait_for_line serial.log "^key 46 1" 30
+log "SIGKILL of domus-view left the guest and the VNC client working"
+
+"$probe" 127.0.0.1:$port --timeout 30 --key 0xff1b || fail "cannot send Escape"
+wait_for_line serial.log "guest-done" 30 "$vmm"
+expect_exit 0 "$vmm"
