@@ -64,6 +64,11 @@ expect_usage_error "config with unknown key" "unknown key 'frobnicate'" --config
 expect_usage_error "missing config" "--config $work/nope" --config "$work/nope"
 printf 'kernel=%s\n' "$kernel" > "$work/nogroup.conf"
 expect_usage_error "config without [vm]" "no \[vm\] group|Key file does not start with a group" --config "$work/nogroup.conf"
+expect_usage_error "display unknown" "expected none, vnc" --kernel "$kernel" --display spice
+expect_usage_error "display vnc bad port" "expected vnc:ADDR:PORT" --kernel "$kernel" --display vnc:127.0.0.1:99999
+expect_usage_error "display vnc on the network without password" "without a password" --kernel "$kernel" --display vnc:0.0.0.0:5999
+expect_usage_error "display vnc bad option" "unknown vnc option 'tls'" --kernel "$kernel" --display vnc:127.0.0.1:5999,tls
+expect_usage_error "display channel without path" "expected none, vnc" --kernel "$kernel" --display channel:
 
 # A good config file boots (the serial payload on /dev/kvm) and flags override it.
 n=$((n + 1))

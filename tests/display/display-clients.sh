@@ -31,7 +31,7 @@ wait_line fake.log "^mode 1024 768" || { notok "fake-vmm starts"; exit 1; }
 wait_line vnc.log "listening on 127.0.0.1:[0-9]+" || { notok "domus-vnc listens"; exit 1; }
 port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' vnc.log)
 
-echo "1..9"
+echo "1..10"
 pattern="--expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff --expect -64,-64,00ff00"
 "$probe" 127.0.0.1:$port --timeout 10 $pattern --key a --click 100,50 > probe1.log 2>&1 &&
     wait_line fake.log "^key 30 1" && wait_line fake.log "^pointer 100 50 1" &&
@@ -46,8 +46,12 @@ printf 'RFB 003.008\n\001\377garbage' | timeout 5 bash -c "exec 3<>/dev/tcp/127.
 "$probe" 127.0.0.1:$port --timeout 10 --expect 64,64,ffffff > probe3.log 2>&1 && kill -0 "$vncpid" 2>/dev/null &&
     ok "a malformed VNC client is dropped, domus-vnc serves the next one" || notok "malformed VNC client"
 
+"$vnc" --channel "$tmp/chan" --listen 0.0.0.0:5999 > refuse.log 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "refusing to listen on 0.0.0.0:5999 without a password" refuse.log &&
+    ok "domus-vnc refuses a network-facing listen without a password (exit 2)" || notok "non-loopback refusal: exit $rc"
+
 command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v import >/dev/null && [ -x "$view" ] || {
-    for i in 4 5 6 7 8 9; do echo "ok $i # SKIP Xvfb, xdotool, imagemagick or domus-view missing"; done; exit ${failed:+1}; }
+    for i in 5 6 7 8 9 10; do echo "ok $i # SKIP Xvfb, xdotool, imagemagick or domus-view missing"; done; exit ${failed:+1}; }
 
 disp=:$((60 + RANDOM % 200))
 Xvfb $disp -screen 0 1600x1200x24 -nolisten tcp > xvfb.log 2>&1 & pids+=($!)

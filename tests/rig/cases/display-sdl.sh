@@ -40,24 +40,24 @@ wait_for_line serial.log "guest-fb: painted 1024x768" 120
 
 wid=
 for i in $(seq 1 100); do
-    wid=$(xdotool search --name '^rig-sdl' 2>/dev/null | head -n1) && [ -n "$wid" ] && break
+    wid=$(xdotool search --onlyvisible --name '^rig-sdl' 2>/dev/null | head -n1) && [ -n "$wid" ] && break
     sleep 0.2
 done
-[ -n "$wid" ] || fail "no domus-view window titled rig-sdl"
-xdotool windowmove --sync "$wid" 0 0 || :     # wholly on the screen, for import
+[ -n "$wid" ] || { show_tail serial.log.err; fail "no domus-view window titled rig-sdl"; }
+timeout 10 xdotool windowmove --sync "$wid" 0 0 || :     # wholly on the screen, for import
 
 # pixel FILE X Y: the pixel's colour as rrggbb
 pixel() { convert "$1" -format "%[hex:u.p{$2,$3}]" info: 2>/dev/null | tr 'A-F' 'a-f' | cut -c1-6; }
 ok=
 for i in $(seq 1 50); do
-    import -window "$wid" shot.png 2>/dev/null || { sleep 0.2; continue; }
+    timeout 10 import -window "$wid" shot.png 2>/dev/null || { sleep 0.2; continue; }
     size=$(identify -format '%w %h' shot.png 2>/dev/null || :)
     if [ "$size" = "1024 768" ] && [ "$(pixel shot.png 200 300)" = ff0000 ] &&
        [ "$(pixel shot.png 824 300)" = 0000ff ] && [ "$(pixel shot.png 64 64)" = ffffff ] &&
        [ "$(pixel shot.png 960 704)" = 00ff00 ]; then ok=1; break; fi
     sleep 0.2
 done
-[ -n "$ok" ] || { cp shot.png "$BUILD_DIR/display-sdl-shot.png" 2>/dev/null || :
+[ -n "$ok" ] || { show_tail serial.log.err; cp shot.png "$BUILD_DIR/display-sdl-shot.png" 2>/dev/null || :
     fail "window screenshot (${size:-none}) lacks the guest's pattern: $(pixel shot.png 200 300) $(pixel shot.png 824 300) $(pixel shot.png 64 64) $(pixel shot.png 960 704)"; }
 log "the window shows the guest's pattern"
 
@@ -65,7 +65,7 @@ log "the window shows the guest's pattern"
     --expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff --expect -64,-64,00ff00 ||
     fail "the VNC client does not see the same frame"
 
-xdotool windowfocus --sync "$wid" 2>/dev/null || xdotool windowfocus "$wid"
+timeout 10 xdotool windowfocus --sync "$wid" 2>/dev/null || xdotool windowfocus "$wid"
 xdotool key b
 wait_for_line serial.log "^key 48 1" 30
 log "a key typed into the window reached the guest"
