@@ -8,6 +8,7 @@
 #include "core/event_loop.h"
 #include "vdisplay/display_server.h"
 
+#include "pattern.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +16,6 @@
 #include <unistd.h>
 
 static struct display_server *ds;
-
-static uint32_t pattern(unsigned x, unsigned y, unsigned w, unsigned h)
-{
-    if (x >= 32 && x < 96 && y >= 32 && y < 96)
-        return 0xFFFFFF;
-    if (x + 96 >= w && x + 32 < w && y + 96 >= h && y + 32 < h)
-        return 0x00FF00;
-    return x < w / 2 ? 0xFF0000 : 0x0000FF;
-}
 
 static void show(uint32_t w, uint32_t h)
 {
@@ -37,7 +29,7 @@ static void show(uint32_t w, uint32_t h)
     }
     for (uint32_t y = 0; y < h; y++)
         for (uint32_t x = 0; x < w; x++)
-            px[(size_t)y * w + x] = pattern(x, y, w, h);
+            px[(size_t)y * w + x] = test_pattern(x, y, w, h);
     struct dc_mode m = { .width = w, .height = h, .stride = w * 4, .format = DC_FORMAT_XRGB8888,
                          .size = size };
     display_server_set_mode(ds, &m, fd);

@@ -16,6 +16,7 @@
 #include <linux/input.h>
 #include <poll.h>
 #include <stdint.h>
+#include "pattern.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +24,6 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint32_t pattern(unsigned x, unsigned y, unsigned w, unsigned h)
-{
-    if (x >= 32 && x < 96 && y >= 32 && y < 96)
-        return 0xFFFFFF;
-    if (x + 96 >= w && x + 32 < w && y + 96 >= h && y + 32 < h)
-        return 0x00FF00;
-    return x < w / 2 ? 0xFF0000 : 0x0000FF;
-}
 
 static int paint(void)
 {
@@ -53,7 +45,7 @@ static int paint(void)
     }
     for (unsigned y = 0; y < v.yres; y++)
         for (unsigned x = 0; x < v.xres; x++) {
-            uint32_t c = pattern(x, y, v.xres, v.yres);
+            uint32_t c = test_pattern(x, y, v.xres, v.yres);
             uint32_t px = ((c >> 16 & 0xFF) << v.red.offset) | ((c >> 8 & 0xFF) << v.green.offset) |
                           ((c & 0xFF) << v.blue.offset);
             memcpy(fb + (size_t)y * f.line_length + x * 4, &px, 4);
