@@ -11,6 +11,7 @@
 #include "net/net.h"
 #include "vaudio.h"
 #include "devices/display.h"
+#include "devices/e1000.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
 
@@ -218,6 +219,8 @@ static int vm_setup_net(struct vm *vm)
         memcpy(mac, nc->mac, 6);
     else
         net_mac_from_name(vm->cfg->name, mac);
+    if (nc->model == NET_MODEL_E1000)
+        return e1000_create(vm, net_backend, mac);
     return virtio_net_create(vm, net_backend, vm->loop, mac);
 }
 

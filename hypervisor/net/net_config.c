@@ -116,8 +116,10 @@ int net_config_parse(const char *spec, struct net_config *cfg, char *why, unsign
         } else if (!strncmp(o, "model=", 6)) {
             if (!strcmp(o + 6, "virtio"))
                 cfg->model = NET_MODEL_VIRTIO;
+            else if (!strcmp(o + 6, "e1000"))
+                cfg->model = NET_MODEL_E1000;
             else
-                r = bad(why, whylen, "--net: model must be virtio, got '%s'", o + 6);
+                r = bad(why, whylen, "--net: model must be virtio or e1000, got '%s'", o + 6);
         } else if (!strncmp(o, "mac=", 4)) {
             if (parse_mac(o + 4, cfg->mac) < 0)
                 r = bad(why, whylen, "--net: '%s' is not a unicast MAC address (XX:XX:XX:XX:XX:XX)", o + 4);

@@ -10,14 +10,10 @@ set -eu
 require_vmm
 require_cmd python3 curl
 
-http_port=$((20000 + RANDOM % 10000))
+. "$RIG_DIR/netlib.sh"
+net_http_start
 fwd_port=$((http_port + 10000))
 done_port=$((fwd_port + 1))
-mkdir www
-head -c 1048576 /dev/urandom > www/payload.bin
-want_sum=$(md5sum < www/payload.bin | cut -d' ' -f1)
-spawn http.log 600 python3 -m http.server --bind 127.0.0.1 --directory www "$http_port"
-http_pid=$SPAWNED_PID
 # A TCP sink for the flood: counts what arrives.
 sink_port=$((http_port + 1))
 cat > sink.py <<'P'
@@ -39,17 +35,7 @@ P
 spawn sink.log 600 python3 sink.py "$sink_port"
 sink_pid=$SPAWNED_PID
 
-cat > udhcpc.sh <<'G'
-#!/bin/sh
-case $1 in
-bound|renew)
-    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}"
-    [ -n "$router" ] && route add default gw "${router%% *}" dev "$interface"
-    echo "nameserver ${dns%% *}" > /etc/resolv.conf
-    ;;
-esac
-G
-chmod 755 udhcpc.sh
+net_udhcpc_script
 guest_script net.sh <<'G'
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 ip link set eth0 up

@@ -1,0 +1,69 @@
+/* Between e1000.c (registers, EEPROM, PHY, interrupts) and e1000_rxtx.c
+ * (descriptor rings). */
+#pragma once
+#include "e1000.h"
+#include "net/net.h"
+#include "pci/pci.h"
+
+#include <pthread.h>
+
+#define E1000_EEPROM_WORDS 64
+
+/* The transmit context a context descriptor loads (kept across frames). */
+struct e1000_tx_ctx {
+    uint8_t ipcss, ipcso, tucss, tucso, tucmd, hdr_len;
+    uint16_t ipcse, tucse, mss;
+    uint32_t paylen;
+};
+
+#define E1000_STATE_VERSION 1
+struct e1000_state {
+    uint32_t version;
+    uint32_t regs[E1000_REGS_END / 4];
+    uint16_t phy[32];
+    uint16_t eeprom[E1000_EEPROM_WORDS];
+    struct e1000_tx_ctx ctx;
+    bool link_up;
+    bool failed;                     /* guest input stopped the device */
+};
+
+/* Microwire EEPROM as the driver bit-bangs it through EECD. */
+struct e1000_eeprom_wire {
+    bool sk, cs, reading;
+    unsigned nbits;                  /* bits clocked in since CS rose */
+    uint32_t in;
+    int out_bit;                     /* bit position being shifted out */
+};
+
+struct e1000 {
+    struct pci_device pci;
+    const struct guest_mem *mem;
+    struct net_backend *nb;
+    struct event_loop *loop;
+    pthread_mutex_t lock;
+    struct e1000_state state;
+    struct e1000_eeprom_wire wire;
+    bool pci_owned, tx_scheduled;
+    /* The frame being gathered from transmit descriptors. */
+    uint8_t *tx_buf, *seg_buf;
+    size_t tx_len;
+    bool tx_bad;                     /* too long: dropped at its EOP */
+    uint8_t tx_popts;
+    uint8_t *rx_buf;
+};
+
+static inline uint32_t *e1000_reg(struct e1000 *e, unsigned off) { return &e->state.regs[off / 4]; }
+
+/* Raises INTx when ICR & IMS; lock held. */
+void e1000_update_irq(struct e1000 *e);
+void e1000_set_icr(struct e1000 *e, uint32_t bits);
+/* Stops the device until reset: a guest fed it something unusable. */
+void e1000_fail(struct e1000 *e, const char *why);
+bool e1000_dma_allowed(struct e1000 *e);
+/* Queues a transmit run on the I/O thread (once); lock held. False without a loop. */
+bool e1000_schedule_tx(struct e1000 *e);
+
+/* e1000_rxtx.c */
+bool e1000_receive(void *opaque, const uint8_t *frame, size_t len);
+/* Transmits what the guest queued (I/O thread; takes the lock itself). */
+void e1000_transmit(struct e1000 *e);
