@@ -207,6 +207,15 @@ int block_preadv(struct block *b, const struct iovec *iov, int niov, uint64_t of
     return r ? r : len ? b->drv->preadv(b, iov, niov, off, len) : 0;
 }
 
+int block_preadv_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t off)
+{
+    uint64_t len = iov_total(iov, niov);
+    if (!b->drv->preadv_nowait)
+        return -EAGAIN;
+    int r = check_range(b, off, len);
+    return r ? r : len ? b->drv->preadv_nowait(b, iov, niov, off, len) : 0;
+}
+
 int block_pwritev(struct block *b, const struct iovec *iov, int niov, uint64_t off)
 {
     uint64_t len = iov_total(iov, niov);

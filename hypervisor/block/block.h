@@ -46,6 +46,11 @@ int block_preadv(struct block *b, const struct iovec *iov, int niov, uint64_t of
 int block_pwritev(struct block *b, const struct iovec *iov, int niov, uint64_t off);
 int block_pread(struct block *b, void *buf, size_t len, uint64_t off);
 int block_pwrite(struct block *b, const void *buf, size_t len, uint64_t off);
+/* block_preadv() that never waits: -EAGAIN when it would (data not in the
+ * host page cache, metadata not in the image's caches, a compressed
+ * cluster, the image lock busy). Lets the event loop serve cached reads
+ * itself instead of waking a worker. The iovecs may be scribbled on then. */
+int block_preadv_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t off);
 /* Makes every completed write durable (metadata in crash-safe order, then fdatasync). */
 int block_flush(struct block *b);
 /* A hint: the range may read back as anything afterwards (zeroes if it can). */

@@ -30,6 +30,12 @@ void block_aio_free(struct block_aio *aio);
 /* Readable when completions are waiting; block_aio_reap() clears it. */
 int block_aio_fd(const struct block_aio *aio);
 void block_aio_submit(struct block_aio *aio, struct block_request *req);
+/* Like block_aio_submit(), but a small read that can be served from the
+ * host page cache without waiting is done right here instead (a worker
+ * wake-up costs more than such a read): then it returns true with req->ret
+ * set, and the caller completes the request itself; it never appears on
+ * the completion list. Only the thread that reaps should call this. */
+bool block_aio_start(struct block_aio *aio, struct block_request *req);
 /* Completed requests, oldest first, linked through ->next (NULL: none). */
 struct block_request *block_aio_reap(struct block_aio *aio);
 /* Waits until no request is queued or running (completions may wait to be reaped). */

@@ -12,6 +12,8 @@ struct block_driver {
     void (*close)(struct block *b);
     int (*preadv)(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
     int (*pwritev)(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
+    /* Optional: preadv that returns -EAGAIN instead of blocking (see block_preadv_nowait). */
+    int (*preadv_nowait)(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
     int (*flush)(struct block *b);
     int (*discard)(struct block *b, uint64_t off, uint64_t len);
     int (*write_zeroes)(struct block *b, uint64_t off, uint64_t len, bool unmap);
@@ -42,6 +44,8 @@ int block_file_pread(int fd, void *buf, size_t len, uint64_t off);
 int block_file_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 int block_file_preadv(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
 int block_file_pwritev(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
+/* One preadv2(RWF_NOWAIT): 0 when all of it came from the page cache, else -EAGAIN. */
+int block_file_preadv_nowait(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
 
 /* iovec helpers: the part [skip, skip+len) of an iovec array as a new
  * malloc'ed array (freed by the caller), and copies to/from buffers. */
@@ -53,3 +57,5 @@ void block_iov_from_buf(const struct iovec *iov, int niov, uint64_t skip, const 
 /* Reads [off, off+len) of @b's backing file (zeroes where there is none or past its end). */
 int block_read_backing(struct block *b, const struct iovec *iov, int niov, uint64_t skip,
                        uint64_t off, uint64_t len);
+int block_read_backing_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t skip,
+                              uint64_t off, uint64_t len);

@@ -80,6 +80,15 @@ int block_file_pwritev(int fd, const struct iovec *iov, int niov, uint64_t off, 
     return file_rw(fd, iov, niov, off, len, true);
 }
 
+int block_file_preadv_nowait(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len)
+{
+    /* A short read (part cached, or the end of the file) goes the slow way too. */
+    if (niov > IOV_MAX)
+        return -EAGAIN;
+    ssize_t r = preadv2(fd, iov, niov, (off_t)off, RWF_NOWAIT);
+    return r >= 0 && (uint64_t)r == len ? 0 : -EAGAIN;
+}
+
 struct iovec *block_iov_slice(const struct iovec *iov, int niov, uint64_t skip, uint64_t len, int *out_n)
 {
     struct iovec *dst = malloc(sizeof(*dst) * (size_t)(niov ? niov : 1));
@@ -141,20 +150,21 @@ void block_iov_from_buf(const struct iovec *iov, int niov, uint64_t skip, const 
     iov_walk(iov, niov, skip, len, piece_in, (void *)buf);
 }
 
-int block_read_backing(struct block *b, const struct iovec *iov, int niov, uint64_t skip,
-                       uint64_t off, uint64_t len)
+static int read_backing(struct block *b, const struct iovec *iov, int niov, uint64_t skip,
+                        uint64_t off, uint64_t len, bool nowait)
 {
+    int (*rd)(struct block *, const struct iovec *, int, uint64_t) = nowait ? block_preadv_nowait : block_preadv;
     uint64_t have = 0;
     if (b->backing && off < b->backing->length)
         have = b->backing->length - off < len ? b->backing->length - off : len;
     if (have && have == len && skip == 0)
-        return block_preadv(b->backing, iov, niov, off);
+        return rd(b->backing, iov, niov, off);
     if (have) {
         int n;
         struct iovec *v = block_iov_slice(iov, niov, skip, have, &n);
         if (!v)
             return -ENOMEM;
-        int r = block_preadv(b->backing, v, n, off);
+        int r = rd(b->backing, v, n, off);
         free(v);
         if (r < 0)
             return r;
@@ -162,4 +172,16 @@ int block_read_backing(struct block *b, const struct iovec *iov, int niov, uint6
     if (have < len)
         block_iov_memset(iov, niov, skip + have, 0, len - have);
     return 0;
+}
+
+int block_read_backing(struct block *b, const struct iovec *iov, int niov, uint64_t skip,
+                       uint64_t off, uint64_t len)
+{
+    return read_backing(b, iov, niov, skip, off, len, false);
+}
+
+int block_read_backing_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t skip,
+                              uint64_t off, uint64_t len)
+{
+    return read_backing(b, iov, niov, skip, off, len, true);
 }

@@ -279,7 +279,8 @@ int qcow2_decompress(struct qcow2 *s, uint64_t l2e, uint8_t *out)
 /* One run of guest clusters that read the same way. */
 enum run_kind { RUN_UNALLOC, RUN_ZERO, RUN_DATA, RUN_COMPRESSED };
 
-static int map_run(struct qcow2 *s, uint64_t off, uint64_t len, enum run_kind *kind,
+/* @nowait: -EAGAIN rather than reading an L2 table that is not cached. */
+static int map_run(struct qcow2 *s, uint64_t off, uint64_t len, bool nowait, enum run_kind *kind,
                    uint64_t *host, uint64_t *n, uint64_t *l2e_out)
 {
     uint64_t gc = off >> s->cluster_bits, in = off & (s->cluster_size - 1);
@@ -292,8 +293,10 @@ static int map_run(struct qcow2 *s, uint64_t off, uint64_t len, enum run_kind *k
         *kind = RUN_UNALLOC;
         return 0;
     }
-    uint8_t *t;
-    int r = qcow2_l2_load(s, s->l1[l1i], &t);
+    uint8_t *t = NULL;
+    int r = nowait ? 0 : qcow2_l2_load(s, s->l1[l1i], &t);
+    if (nowait && !(t = qcow2_cache_peek(&s->l2_cache, s->l1[l1i] & QCOW2_OFFSET_MASK)))
+        r = -EAGAIN;
     if (r < 0)
         return r;
     uint64_t e = qcow2_l2_get(t, l2i);
@@ -331,22 +334,30 @@ static int map_run(struct qcow2 *s, uint64_t off, uint64_t len, enum run_kind *k
     return 0;
 }
 
-static int qcow2_preadv(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len)
+/* @nowait: never block (the lock is only tried, nothing is read that is not cached). */
+static int read_runs(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len, bool nowait)
 {
     struct qcow2 *s = qcow2_state(b);
     uint64_t pos = 0;
     while (pos < len) {
         enum run_kind kind;
         uint64_t host = 0, n, l2e = 0;
-        pthread_mutex_lock(&s->lock);
-        int r = map_run(s, off + pos, len - pos, &kind, &host, &n, &l2e);
-        qcow2_cache_trim(&s->l2_cache);
+        if (!nowait)
+            pthread_mutex_lock(&s->lock);
+        else if (pthread_mutex_trylock(&s->lock))
+            return -EAGAIN;
+        int r = map_run(s, off + pos, len - pos, nowait, &kind, &host, &n, &l2e);
+        if (!nowait)
+            qcow2_cache_trim(&s->l2_cache);
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
             return r;
+        if (nowait && kind == RUN_COMPRESSED)
+            return -EAGAIN;          /* inflating is CPU work for a worker */
         switch (kind) {
         case RUN_UNALLOC:
-            r = block_read_backing(b, iov, niov, pos, off + pos, n);
+            r = nowait ? block_read_backing_nowait(b, iov, niov, pos, off + pos, n)
+                       : block_read_backing(b, iov, niov, pos, off + pos, n);
             break;
         case RUN_ZERO:
             block_iov_memset(iov, niov, pos, 0, n);
@@ -354,7 +365,8 @@ static int qcow2_preadv(struct block *b, const struct iovec *iov, int niov, uint
         case RUN_DATA: {
             int cnt;
             struct iovec *v = block_iov_slice(iov, niov, pos, n, &cnt);
-            r = v ? block_file_preadv(s->fd, v, cnt, host, n) : -ENOMEM;
+            r = !v ? -ENOMEM : nowait ? block_file_preadv_nowait(s->fd, v, cnt, host, n)
+                                      : block_file_preadv(s->fd, v, cnt, host, n);
             free(v);
             break;
         }
@@ -374,13 +386,23 @@ static int qcow2_preadv(struct block *b, const struct iovec *iov, int niov, uint
     return 0;
 }
 
+static int qcow2_preadv(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len)
+{
+    return read_runs(b, iov, niov, off, len, false);
+}
+
+static int qcow2_preadv_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t off, uint64_t len)
+{
+    return read_runs(b, iov, niov, off, len, true);
+}
+
 static int qcow2_status(struct block *b, uint64_t off, uint64_t len, uint64_t *pnum)
 {
     struct qcow2 *s = qcow2_state(b);
     enum run_kind kind;
     uint64_t host, l2e;
     pthread_mutex_lock(&s->lock);
-    int r = map_run(s, off, len, &kind, &host, pnum, &l2e);
+    int r = map_run(s, off, len, false, &kind, &host, pnum, &l2e);
     qcow2_cache_trim(&s->l2_cache);
     pthread_mutex_unlock(&s->lock);
     if (r < 0)
@@ -421,6 +443,7 @@ const struct block_driver block_qcow2_driver = {
     .open = qcow2_open,
     .close = qcow2_close,
     .preadv = qcow2_preadv,
+    .preadv_nowait = qcow2_preadv_nowait,
     .pwritev = qcow2_pwritev,
     .flush = qcow2_flush,
     .discard = qcow2_discard,

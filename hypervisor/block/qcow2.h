@@ -133,6 +133,8 @@ void qcow2_cache_init(struct qcow2_cache *c, size_t table_size, unsigned max);
 void qcow2_cache_destroy(struct qcow2_cache *c);
 /* The table at @offset, read from the file unless @fresh (then zeroed). */
 int qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t offset, bool fresh, uint8_t **table);
+/* The table at @offset if it is cached, else NULL (never reads). */
+uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t offset);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint64_t offset);
 /* Writes every dirty table (no sync). */
 int qcow2_cache_write_dirty(struct qcow2 *s, struct qcow2_cache *c);

@@ -55,6 +55,15 @@ static struct qcow2_cache_entry *find(struct qcow2_cache *c, uint64_t offset)
     return NULL;
 }
 
+uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t offset)
+{
+    struct qcow2_cache_entry *e = c->hash ? find(c, offset) : NULL;
+    if (!e)
+        return NULL;
+    e->used = ++c->tick;
+    return e->table;
+}
+
 int qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t offset, bool fresh, uint8_t **table)
 {
     if (!c->hash)

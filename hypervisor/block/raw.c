@@ -36,6 +36,12 @@ static int raw_pwritev(struct block *b, const struct iovec *iov, int niov, uint6
     return block_file_pwritev(b->fd, iov, niov, off, len);
 }
 
+static int raw_preadv_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t off,
+                             uint64_t len)
+{
+    return block_file_preadv_nowait(b->fd, iov, niov, off, len);
+}
+
 static int raw_flush(struct block *b)
 {
     return fdatasync(b->fd) < 0 ? -errno : 0;
@@ -96,6 +102,7 @@ const struct block_driver block_raw_driver = {
     .close = raw_close,
     .preadv = raw_preadv,
     .pwritev = raw_pwritev,
+    .preadv_nowait = raw_preadv_nowait,
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,

@@ -225,8 +225,12 @@ static void blk_queue_notify(struct virtio_device *vdev, unsigned q)
             virtio_device_fail(vdev, "request without a header or a status byte");
             break;
         }
-        if (r == 0) {
-            block_aio_submit(blk->aio, &req->br);
+        if (r == 0 && !block_aio_start(blk->aio, &req->br))
+            continue;
+        if (r == 0) {                /* a read served from the page cache right here */
+            blk_finish(blk, req, VIRTIO_BLK_S_OK);
+            free(req);
+            pushed = true;
             continue;
         }
         iov_from_buf(blk->chain.in, blk->chain.nin, blk->chain.in_len - 1, &status, 1);

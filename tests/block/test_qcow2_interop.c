@@ -201,6 +201,36 @@ static void test_compressed(gconstpointer type)
     g_assert_cmpint(sh("qemu-img compare -q comp.qcow2 comp.mirror"), ==, 0);
 }
 
+/* block_preadv_nowait(): what it serves equals block_pread(); it refuses
+ * (-EAGAIN) an L2 table it has not loaded and a compressed cluster. */
+static void test_read_nowait(void)
+{
+    g_assert_cmpint(sh("head -c 4M /dev/urandom > nw.raw && truncate -s 16M nw.raw && "
+                       "qemu-img create -q -f qcow2 -b nw.raw -F raw nw.qcow2 && "
+                       "qemu-io -c 'write -P 0x44 2M 1M' -c 'write -z 6M 64k' nw.qcow2 >/dev/null && "
+                       "yes domus | head -c 1M > nwc.raw && qemu-img convert -c -O qcow2 nwc.raw nwc.qcow2"), ==, 0);
+    struct block *b = open_rw("nw.qcow2");
+    uint8_t want[8192], got[8192];
+    struct iovec v[2] = { { got, 3000 }, { got + 3000, 5192 } };
+    g_assert_cmpint(block_preadv_nowait(b, v, 2, 2 << 20), ==, -EAGAIN);   /* L2 not loaded yet */
+    uint8_t *all = g_malloc(16 << 20);
+    g_assert_cmpint(block_pread(b, all, 16 << 20, 0), ==, 0);              /* loads it, fills the page cache */
+    g_free(all);
+    static const uint64_t offs[] = { 0, 4095, (2 << 20) - 4096, 3 << 20, (4 << 20) - 100, 6 << 20, (16 << 20) - 8192 };
+    for (unsigned i = 0; i < G_N_ELEMENTS(offs); i++) {
+        g_assert_cmpint(block_pread(b, want, sizeof(want), offs[i]), ==, 0);
+        memset(got, 0x5a, sizeof(got));
+        g_assert_cmpint(block_preadv_nowait(b, v, 2, offs[i]), ==, 0);
+        g_assert_true(memcmp(got, want, sizeof(got)) == 0);
+    }
+    g_assert_cmpint(block_preadv_nowait(b, v, 2, 16 << 20), ==, -EINVAL);  /* past the end */
+    block_close(b);
+    b = open_rw("nwc.qcow2");
+    g_assert_cmpint(block_pread(b, want, sizeof(want), 0), ==, 0);
+    g_assert_cmpint(block_preadv_nowait(b, v, 2, 0), ==, -EAGAIN);         /* compressed: a worker's job */
+    block_close(b);
+}
+
 /* Snapshots both ways: ours listed and applied by qemu-img, qemu-img's by us. */
 static void test_snapshots(void)
 {
@@ -320,6 +350,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/qcow2/compressed-zlib", "zlib", test_compressed);
     g_test_add_data_func("/qcow2/compressed-zstd", "zstd", test_compressed);
     g_test_add_func("/qcow2/snapshots", test_snapshots);
+    g_test_add_func("/qcow2/read-nowait", test_read_nowait);
     g_test_add_func("/qcow2/malformed", test_malformed);
     g_test_add_func("/qcow2/locking", test_locking);
     int r = g_test_run();
