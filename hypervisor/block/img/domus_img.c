@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <json-glib/json-glib.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,6 +140,70 @@ static int cmd_create(int argc, char **argv)
     return r < 0 ? img_fail(err, r) : 0;
 }
 
+/* File, backing and snapshot names are arbitrary bytes: json-glib escapes
+ * them (as UTF-8; invalid sequences become U+FFFD). */
+static void json_add_name(JsonBuilder *jb, const char *member, const char *value)
+{
+    char *valid = g_utf8_make_valid(value, -1);
+    json_builder_set_member_name(jb, member);
+    json_builder_add_string_value(jb, valid);
+    g_free(valid);
+}
+
+static void print_info_json(const char *file, const struct block_info *in, const struct block_snapshot *sn,
+                            unsigned nsn)
+{
+    JsonBuilder *jb = json_builder_new();
+    json_builder_begin_object(jb);
+    json_add_name(jb, "filename", file);
+    json_builder_set_member_name(jb, "format");
+    json_builder_add_string_value(jb, block_format_name(in->format));
+    json_builder_set_member_name(jb, "virtual-size");
+    json_builder_add_int_value(jb, (gint64)in->virtual_size);
+    json_builder_set_member_name(jb, "actual-size");
+    json_builder_add_int_value(jb, (gint64)in->disk_size);
+    if (in->format == BLOCK_FMT_QCOW2) {
+        json_builder_set_member_name(jb, "cluster-size");
+        json_builder_add_int_value(jb, in->cluster_size);
+        json_builder_set_member_name(jb, "compat");
+        json_builder_add_string_value(jb, in->version == 2 ? "0.10" : "1.1");
+        json_builder_set_member_name(jb, "refcount-bits");
+        json_builder_add_int_value(jb, in->refcount_bits);
+        json_builder_set_member_name(jb, "compression-type");
+        json_builder_add_string_value(jb, in->compression);
+        json_builder_set_member_name(jb, "lazy-refcounts");
+        json_builder_add_boolean_value(jb, in->lazy_refcounts);
+        json_builder_set_member_name(jb, "corrupt");
+        json_builder_add_boolean_value(jb, in->corrupt);
+    }
+    if (in->backing_file[0])
+        json_add_name(jb, "backing-filename", in->backing_file);
+    if (in->backing_format[0]) {
+        json_builder_set_member_name(jb, "backing-filename-format");
+        json_builder_add_string_value(jb, in->backing_format);
+    }
+    json_builder_set_member_name(jb, "snapshots");
+    json_builder_begin_array(jb);
+    for (unsigned i = 0; i < nsn; i++) {
+        json_builder_begin_object(jb);
+        json_add_name(jb, "id", sn[i].id);
+        json_add_name(jb, "name", sn[i].name);
+        json_builder_set_member_name(jb, "vm-state-size");
+        json_builder_add_int_value(jb, (gint64)sn[i].vm_state_size);
+        json_builder_set_member_name(jb, "date-sec");
+        json_builder_add_int_value(jb, sn[i].date_sec);
+        json_builder_end_object(jb);
+    }
+    json_builder_end_array(jb);
+    json_builder_end_object(jb);
+    JsonNode *root = json_builder_get_root(jb);
+    char *text = json_to_string(root, FALSE);
+    puts(text);
+    g_free(text);
+    json_node_unref(root);
+    g_object_unref(jb);
+}
+
 static int cmd_info(int argc, char **argv)
 {
     bool json = false, nolock = false;
@@ -166,22 +231,7 @@ static int cmd_info(int argc, char **argv)
     unsigned nsn;
     block_snapshot_list(b, &sn, &nsn);
     if (json) {
-        printf("{\"filename\": \"%s\", \"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64,
-               argv[optind], block_format_name(in.format), in.virtual_size, in.disk_size);
-        if (in.format == BLOCK_FMT_QCOW2)
-            printf(", \"cluster-size\": %u, \"compat\": \"%s\", \"refcount-bits\": %u, \"compression-type\": \"%s\", "
-                   "\"lazy-refcounts\": %s, \"corrupt\": %s",
-                   in.cluster_size, in.version == 2 ? "0.10" : "1.1", in.refcount_bits, in.compression,
-                   in.lazy_refcounts ? "true" : "false", in.corrupt ? "true" : "false");
-        if (in.backing_file[0])
-            printf(", \"backing-filename\": \"%s\"", in.backing_file);
-        if (in.backing_format[0])
-            printf(", \"backing-filename-format\": \"%s\"", in.backing_format);
-        printf(", \"snapshots\": [");
-        for (unsigned i = 0; i < nsn; i++)
-            printf("%s{\"id\": \"%s\", \"name\": \"%s\", \"vm-state-size\": %" PRIu64 ", \"date-sec\": %u}",
-                   i ? ", " : "", sn[i].id, sn[i].name, sn[i].vm_state_size, sn[i].date_sec);
-        printf("]}\n");
+        print_info_json(argv[optind], &in, sn, nsn);
     } else {
         printf("image: %s\nfile format: %s\nvirtual size: %" PRIu64 " bytes\ndisk size: %" PRIu64 " bytes\n",
                argv[optind], block_format_name(in.format), in.virtual_size, in.disk_size);
