@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Network benchmark through user-mode networking: domus-vmm (--net user,
-libslirp, virtio-net) against QEMU q35 (-netdev user, virtio-net-pci) with
-the same kernel and guest, in one run on one machine (inside the rig when
+libslirp) against QEMU q35 (-netdev user), each with virtio-net and with
+e1000, with the same kernel and guest, in one run on one machine (inside the rig when
 the machine has no VMX/SVM of its own).
 
 Measures guest-to-host TCP throughput (the guest pipes zeros into nc; the
@@ -87,20 +87,26 @@ def main():
     ap.add_argument('--kernel', required=True)
     ap.add_argument('--initrd', required=True)
     ap.add_argument('--runs', type=int, default=3)
-    ap.add_argument('--mib', type=int, default=64)
+    ap.add_argument('--mib', type=int, default=32)
     ap.add_argument('--requests', type=int, default=30)
+    ap.add_argument('--models', default='virtio,e1000')
+    # One vCPU: two nested vCPUs on a shared 2-core host measure the host's load.
+    ap.add_argument('--cpus', type=int, default=1)
     a = ap.parse_args()
     base = 'console=ttyS0 quiet panic=-1 '
-    configs = [
-        ('domus-vmm', lambda args: [a.vmm, '--memory', f'{MEM_MIB}M', '--cpus', '2', '--kernel', a.kernel,
-                                    '--initrd', a.initrd, '--append', base + args, '--serial', 'stdio',
-                                    '--net', 'user']),
-        ('qemu-q35', lambda args: ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35',
-                                   '-m', str(MEM_MIB), '-smp', '2', '-kernel', a.kernel, '-initrd', a.initrd,
-                                   '-append', base + args, '-nodefaults', '-no-user-config', '-display', 'none',
-                                   '-serial', 'stdio', '-no-reboot', '-netdev', 'user,id=n0',
-                                   '-device', 'virtio-net-pci,netdev=n0']),
-    ]
+    vmm = lambda model: lambda args: [a.vmm, '--memory', f'{MEM_MIB}M', '--cpus', str(a.cpus), '--kernel', a.kernel,
+                                      '--initrd', a.initrd, '--append', base + args, '--serial', 'stdio',
+                                      '--net', f'user,model={model}']
+    qemu = lambda dev: lambda args: ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35',
+                                     '-m', str(MEM_MIB), '-smp', str(a.cpus), '-kernel', a.kernel, '-initrd', a.initrd,
+                                     '-append', base + args, '-nodefaults', '-no-user-config', '-display', 'none',
+                                     '-serial', 'stdio', '-no-reboot', '-netdev', 'user,id=n0',
+                                     '-device', f'{dev},netdev=n0']
+    # (ours, QEMU's) per NIC model: the same guest drives the same model on both.
+    pairs = {'virtio': (('domus-virtio', vmm('virtio')), ('qemu-virtio', qemu('virtio-net-pci'))),
+             'e1000': (('domus-e1000', vmm('e1000')), ('qemu-e1000', qemu('e1000')))}
+    models = [m for m in a.models.split(',') if m]
+    configs = [c for m in models for c in pairs[m]]
     results = {}
     for run in range(a.runs):
         for name, cmd in configs:
@@ -116,13 +122,14 @@ def main():
         med[name] = (statistics.median(t) if t else None, statistics.median(l) if l else None)
     print('\nmedians (guest->host TCP throughput, sequential request time):')
     for name, (t, l) in med.items():
-        print(f'  {name:10s} {"-" if t is None else f"{t / 1e6:8.1f} MB/s"}  {"-" if l is None else f"{l * 1000:7.1f} ms"}')
-    d, q = med['domus-vmm'], med['qemu-q35']
-    if d[0] and q[0]:
-        print(f'ratio throughput domus-vmm/qemu-q35: {d[0] / q[0]:.2f}x (higher is better)')
-    if d[1] and q[1]:
-        print(f'ratio request time domus-vmm/qemu-q35: {d[1] / q[1]:.2f}x (lower is better)')
-
+        print(f'  {name:13s} {"-" if t is None else f"{t / 1e6:8.1f} MB/s"}  {"-" if l is None else f"{l * 1000:7.1f} ms"}')
+    for m in models:
+        (dn, _), (qn, _) = pairs[m]
+        d, q = med[dn], med[qn]
+        if d[0] and q[0]:
+            print(f'ratio {m} throughput domus/qemu: {d[0] / q[0]:.2f}x (higher is better)')
+        if d[1] and q[1]:
+            print(f'ratio {m} request time domus/qemu: {d[1] / q[1]:.2f}x (lower is better)')
 
 if __name__ == '__main__':
     main()

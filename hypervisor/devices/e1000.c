@@ -198,6 +198,14 @@ static void e1000_reset(struct e1000 *e)
 
 /* ---- MMIO ---- */
 
+static uint32_t e1000_ioaddr(struct e1000 *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint32_t a = e->ioaddr;
+    pthread_mutex_unlock(&e->lock);
+    return a;
+}
+
 static bool is_stat(unsigned off) { return off >= 0x4000 && off < 0x4100; }
 
 uint64_t e1000_mmio_read(void *opaque, uint64_t offset, unsigned size)
@@ -345,6 +353,30 @@ void e1000_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 
 static const struct io_ops e1000_mmio_ops = { .read = e1000_mmio_read, .write = e1000_mmio_write };
 
+/* The I/O window (IOADDR at 0, IODATA at 4): Linux's e1000 issues the
+ * global reset of an 82540 through it, since that write is not acked. */
+uint64_t e1000_io_read(void *opaque, uint64_t offset, unsigned size)
+{
+    struct e1000 *e = opaque;
+    if (offset == 0 && size == 4)
+        return e1000_ioaddr(e);
+    return offset == 4 && size == 4 ? e1000_mmio_read(e, e1000_ioaddr(e), 4) : 0;
+}
+
+void e1000_io_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+    struct e1000 *e = opaque;
+    if (offset == 0 && size == 4) {
+        pthread_mutex_lock(&e->lock);
+        e->ioaddr = (uint32_t)value & (E1000_MMIO_SIZE - 4);
+        pthread_mutex_unlock(&e->lock);
+    } else if (offset == 4 && size == 4) {
+        e1000_mmio_write(e, e1000_ioaddr(e), value, 4);
+    }
+}
+
+static const struct io_ops e1000_io_ops = { .read = e1000_io_read, .write = e1000_io_write };
+
 struct e1000 *e1000_new(const struct guest_mem *mem, struct net_backend *nb, struct event_loop *loop,
                         const uint8_t mac[6])
 {
@@ -391,6 +423,7 @@ int e1000_create(struct vm *vm, struct net_backend *nb, const uint8_t mac[6])
         return -ENOMEM;
     pci_device_init(&e->pci, "e1000", 0x8086, E1000_DEVICE_ID, 0x020000, 3, 0x8086, E1000_SUBSYS_ID);
     pci_device_set_bar(&e->pci, 0, E1000_MMIO_SIZE, 0, &e1000_mmio_ops, e);
+    pci_device_set_bar(&e->pci, 1, E1000_IO_SIZE, PCI_BAR_IO, &e1000_io_ops, e);
     pci_device_set_intx(&e->pci, 1);
     e->pci.opaque = e;
     e->pci_owned = true;

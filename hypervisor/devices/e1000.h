@@ -18,6 +18,7 @@ struct net_backend;
 struct e1000;
 
 #define E1000_MMIO_SIZE  0x20000
+#define E1000_IO_SIZE    0x40
 
 /* Registers (82540EM datasheet, section 13) */
 #define E1000_CTRL     0x0000
@@ -113,6 +114,9 @@ void e1000_free(struct e1000 *e);
 uint64_t e1000_mmio_read(void *opaque, uint64_t offset, unsigned size);
 void e1000_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);
 bool e1000_irq_level(struct e1000 *e);
+/* The I/O BAR: IOADDR (offset 0) selects a register, IODATA (4) accesses it. */
+uint64_t e1000_io_read(void *opaque, uint64_t offset, unsigned size);
+void e1000_io_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);
 /* True once guest input stopped the device (until CTRL.RST). */
 bool e1000_failed(struct e1000 *e);
 /* Without an event loop (unit tests) a TDT write transmits at once, and

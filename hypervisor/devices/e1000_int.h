@@ -44,6 +44,7 @@ struct e1000 {
     struct e1000_state state;
     struct e1000_eeprom_wire wire;
     bool pci_owned, tx_scheduled;
+    uint32_t ioaddr;                 /* I/O window: the register IODATA reaches */
     /* The frame being gathered from transmit descriptors. */
     uint8_t *tx_buf, *seg_buf;
     size_t tx_len;

@@ -205,6 +205,20 @@ static void test_interrupts(struct fx *f, gconstpointer data)
     g_assert_cmphex(r32(f, E1000_ICR), ==, 0);
 }
 
+/* e1000_reset_hw() resets an 82540 through the I/O window. */
+static void test_io_window(struct fx *f, gconstpointer data)
+{
+    e1000_io_write(f->e, 0, E1000_STATUS, 4);
+    g_assert_cmphex(e1000_io_read(f->e, 0, 4), ==, E1000_STATUS);
+    g_assert_true(e1000_io_read(f->e, 4, 4) & E1000_STATUS_LU);
+    g_assert_cmphex(r32(f, E1000_IMS), !=, 0);
+    e1000_io_write(f->e, 0, E1000_CTRL, 4);
+    e1000_io_write(f->e, 4, E1000_CTRL_RST, 4);
+    g_assert_cmphex(r32(f, E1000_IMS), ==, 0);
+    g_assert_cmphex(r32(f, E1000_RCTL), ==, 0);
+    g_assert_cmphex(r32(f, E1000_CTRL) & E1000_CTRL_RST, ==, 0);
+}
+
 /* ---- transmit ---- */
 
 static void test_tx_legacy(struct fx *f, gconstpointer data)
@@ -387,6 +401,7 @@ int main(int argc, char **argv)
     ADD("eeprom", test_eeprom);
     ADD("phy", test_phy);
     ADD("interrupts", test_interrupts);
+    ADD("io-window", test_io_window);
     ADD("tx-legacy", test_tx_legacy);
     ADD("tx-csum-offload", test_tx_csum_offload);
     ADD("tx-tso", test_tx_tso);
