@@ -1,5 +1,6 @@
 #include "manager.h"
 #include "cgroup.h"
+#include "clone.h"
 #include "errors.h"
 #include "paths.h"
 #include "template.h"
@@ -98,11 +99,14 @@ struct create_job {
     struct vm_record *rec;
     uint64_t disk_size;
     char *clone_from;                /* source dir for a clone */
+    struct vm_record *link_src;      /* a linked clone: the source's record (a copy) */
+    struct vm_instance *src;         /* held busy while cloning */
 };
 
 static void create_job_free(struct create_job *j)
 {
     vm_record_free(j->rec);
+    vm_record_free(j->link_src);
     g_free(j->clone_from);
     g_free(j);
 }
@@ -173,6 +177,19 @@ static bool populate_new(struct vm_record *r, const char *dir, void *opaque, GEr
     return true;
 }
 
+static bool populate_linked(struct vm_record *r, const char *dir, void *opaque, GError **error)
+{
+    struct create_job *j = opaque;
+    if (!clone_link_disks(j->link_src, r, dir, error))
+        return false;
+    if (r->initrd && !g_path_is_absolute(r->initrd)) {
+        g_autofree char *src = g_build_filename(j->clone_from, r->initrd, NULL);
+        g_autofree char *dst = g_build_filename(dir, r->initrd, NULL);
+        return copy_sparse(src, dst, error);
+    }
+    return true;
+}
+
 /* A full clone: every file the VM owns (disks, initrd, NVRAM), not its snapshots or logs. */
 static bool populate_clone(struct vm_record *r, const char *dir, void *opaque, GError **error)
 {
@@ -205,7 +222,8 @@ static void create_thread(GTask *task, gpointer src, gpointer data, GCancellable
 {
     struct create_job *j = data;
     GError *err = NULL;
-    if (library_create(j->rec, j->clone_from ? populate_clone : populate_new, j, &err))
+    vm_populate_fn fn = j->link_src ? populate_linked : j->clone_from ? populate_clone : populate_new;
+    if (library_create(j->rec, fn, j, &err))
         g_task_return_boolean(task, TRUE);
     else
         g_task_return_error(task, err);
@@ -217,6 +235,15 @@ static void create_done(GObject *src, GAsyncResult *res, gpointer data)
     struct manager *m = j->m;
     GError *err = NULL;
     g_hash_table_remove(m->creating, j->rec->name);
+    if (j->src) {
+        /* The source's disks may have moved onto overlays: reread its config. */
+        j->src->busy = false;
+        struct vm_record *again = vm_record_load(j->src->rec->dir, NULL);
+        if (again) {
+            vm_record_free(j->src->rec);
+            j->src->rec = again;
+        }
+    }
     if (!g_task_propagate_boolean(G_TASK(res), &err)) {
         g_dbus_method_invocation_take_error(j->inv, err);
         return;
@@ -294,15 +321,10 @@ static gboolean handle_clone(DomusManager *iface, GDBusMethodInvocation *inv, co
     struct vm_instance *src = find_vm(m, source, inv);
     if (!src || !name_free(m, target, inv))
         return TRUE;
-    if (linked) {
-        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
-                                              "linked clones need qcow2 disk images, which this build does not have yet; use --full");
-        return TRUE;
-    }
     if (vm_instance_is_active(src) || src->busy) {
         g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE,
-                                              "VM '%s' is %s: stop it before a full clone", source,
-                                              vm_instance_state(src));
+                                              "VM '%s' is %s: stop it before cloning it", source,
+                                              src->busy ? "busy" : vm_instance_state(src));
         return TRUE;
     }
     GError *err = NULL;
@@ -319,6 +341,17 @@ static gboolean handle_clone(DomusManager *iface, GDBusMethodInvocation *inv, co
     j->inv = inv;
     j->rec = rec;
     j->clone_from = g_strdup(src->rec->dir);
+    if (linked) {
+        j->link_src = vm_record_load(src->rec->dir, NULL);
+        j->src = src;
+        src->busy = true;
+        if (!j->link_src) {
+            src->busy = false;
+            create_job_free(j);
+            g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot read VM '%s'", source);
+            return TRUE;
+        }
+    }
     run_create_job(j);
     return TRUE;
 }
@@ -341,6 +374,7 @@ static gboolean handle_delete(DomusManager *iface, GDBusMethodInvocation *inv, c
     }
     g_dbus_object_manager_server_unexport(m->objects, vm->path);
     g_hash_table_remove(m->vms, name);
+    clone_gc_bases();
     domus_manager_complete_delete(iface, inv);
     return TRUE;
 }

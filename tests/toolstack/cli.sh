@@ -78,7 +78,6 @@ expect 1 "cannot start yet: it needs UEFI firmware boot, an AHCI disk" start win
 expect 1 "VM 'demo' is not running" stop demo
 expect 1 "VM 'demo' is stopped, not running" pause demo
 expect 1 "its console is there only while it runs" console demo
-expect 1 "linked clones need qcow2" clone demo demo2 --linked
 expect 1 "snapshots need VM state save/restore" snapshot demo create s1
 
 # A full clone is a VM of its own with its own disk.
@@ -99,6 +98,34 @@ cmp -s "$d1/disk0.img" "$d2/disk0.img" && not_ok "the clone's disk is its own" |
 pkill -TERM -f "^$DOMUSD\$" && sleep 0.3
 "$DOMUS" list | grep -q '^copy ' && ok "domusd restarted by D-Bus activation finds the library" ||
     not_ok "domusd restarted by D-Bus activation finds the library"
+
+# A linked clone: the disk becomes a shared read-only base under two qcow2
+# overlays (checked with qemu-img); deleting both VMs removes the base.
+expect 0 "" clone demo linked --linked
+expect 1 "a VM named 'linked' already exists" clone demo linked --linked
+expect 1 "no VM named 'nosuch'" clone nosuch other --linked
+dl=$("$DOMUS" info linked --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')
+if command -v qemu-img >/dev/null; then
+    for f in "$d1/disk0.qcow2" "$dl/disk0.qcow2"; do
+        qemu-img info -U --output=json "$f" | python3 -c '
+import json, sys, os
+i = json.load(sys.stdin)
+assert i["format"] == "qcow2" and i["virtual-size"] == 64 << 20, i
+assert "/domus/bases/" in i["backing-filename"], i
+assert os.path.exists(i["backing-filename"])
+' && ok "qemu-img sees $(basename "$(dirname "$f")")'s disk as an overlay of a base" ||
+            not_ok "qemu-img sees $(basename "$(dirname "$f")")'s disk as an overlay of a base"
+    done
+else
+    echo "# qemu-img missing: overlay check skipped"
+fi
+[ "$(ls "$XDG_DATA_HOME/domus/bases" | wc -l)" = 1 ] && ok "one base for demo's disk" || not_ok "one base for demo's disk"
+expect 0 "" clone linked linked2 --linked
+[ "$(ls "$XDG_DATA_HOME/domus/bases" | wc -l)" = 2 ] && ok "a clone of a clone adds a base" || not_ok "a clone of a clone adds a base"
+expect 0 "" delete linked
+[ "$(ls "$XDG_DATA_HOME/domus/bases" | wc -l)" = 2 ] && ok "bases in use stay" || not_ok "bases in use stay"
+expect 0 "" delete linked2
+[ "$(ls "$XDG_DATA_HOME/domus/bases" | wc -l)" = 1 ] && ok "an unused base is removed" || not_ok "an unused base is removed"
 
 expect 0 "" delete copy
 [ ! -e "$d2" ] && ok "delete removes the VM's folder" || not_ok "delete removes the VM's folder"

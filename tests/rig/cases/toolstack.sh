@@ -37,14 +37,14 @@ ask() {
 }
 
 d create web --template demo-linux
-d clone web web2
+d clone web web2 --linked
 d start web
 d start web2
 [ "$(state web)" = running ] || fail "web is not running"
 ask web 'echo $((40+2))' 42
 log "web answered 42 on its serial console"
 ask web2 'echo clone-$((6*7))' clone-42
-log "the clone runs beside it"
+log "the linked clone runs beside its origin"
 
 cg=$("$DOMUS" info web --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("cgroup",""))')
 case $cg in */domus-test/vm-web) ;; *) fail "web is not in its cgroup (cgroup: $cg)" ;; esac
