@@ -29,14 +29,13 @@ static bool create_overlay(const char *path, const char *base, GError **error)
     return true;
 }
 
-/* "disk0.img" -> "disk0.qcow2" (an overlay keeps the disk's stem). */
-static char *overlay_name(const char *disk)
+/* "disk0.qcow2" or "disk0-1a2b3c4d.qcow2" -> "disk0-<uniq>.qcow2": the
+ * disk's stem stays, and the name never collides with the frozen one. */
+static char *overlay_name(const char *disk, const char *uniq)
 {
     g_autofree char *stem = g_strdup(disk);
-    char *dot = strrchr(stem, '.');
-    if (dot)
-        *dot = '\0';
-    return g_strconcat(stem, ".qcow2", NULL);
+    stem[strcspn(stem, "-.")] = '\0';
+    return g_strdup_printf("%s-%.8s.qcow2", stem, uniq);
 }
 
 struct frozen {
@@ -75,12 +74,7 @@ bool clone_link_disks(struct vm_record *src, struct vm_record *dst, const char *
         g_autofree char *uniq = g_uuid_string_random();
         g_autofree char *bname = g_strdup_printf("%s-%s-%.8s", src->name, disk, uniq);
         f.base = g_build_filename(bases, bname, NULL);
-        g_autofree char *ov = overlay_name(disk);
-        /* An overlay named like the disk would replace it: keep the names apart. */
-        if (!strcmp(ov, disk)) {
-            g_free(ov);
-            ov = g_strdup_printf("%.8s-%s", uniq, disk);
-        }
+        g_autofree char *ov = overlay_name(disk, uniq);
         if (rename(f.orig, f.base) < 0) {
             g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot move %s to %s: %s", f.orig, f.base,
                         g_strerror(errno));

@@ -1,6 +1,7 @@
 #include "library.h"
 #include "errors.h"
 #include "template.h"
+#include "block/block.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -262,6 +263,19 @@ bool create_raw_disk(const char *path, uint64_t size, GError **error)
     }
     close(fd);
     return true;
+}
+
+bool create_qcow2_disk(const char *path, uint64_t size, GError **error)
+{
+    struct block_create_opts o = { .format = BLOCK_FMT_QCOW2, .size = size };
+    char *err = NULL;
+    int r = block_create(path, &o, &err);
+    if (r < 0) {
+        g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot create disk %s: %s", path,
+                    err ? err : g_strerror(-r));
+        free(err);
+    }
+    return r >= 0;
 }
 
 bool copy_sparse(const char *src, const char *dst, GError **error)

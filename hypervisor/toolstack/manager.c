@@ -156,11 +156,11 @@ static bool populate_new(struct vm_record *r, const char *dir, void *opaque, GEr
 {
     struct create_job *j = opaque;
     if (j->disk_size) {
-        g_autofree char *disk = g_build_filename(dir, "disk0.img", NULL);
-        if (!create_raw_disk(disk, j->disk_size, error))
+        g_autofree char *disk = g_build_filename(dir, "disk0.qcow2", NULL);
+        if (!create_qcow2_disk(disk, j->disk_size, error))
             return false;
         g_strfreev(r->disks);
-        r->disks = g_strsplit("disk0.img", ",", -1);
+        r->disks = g_strsplit("disk0.qcow2", ",", -1);
     }
     if (!g_strcmp0(r->kernel, "host")) {
         g_free(r->kernel);

@@ -7,6 +7,7 @@
 #include "cgroup.h"
 #include "errors.h"
 #include "paths.h"
+#include "snapshot.h"
 #include "vmm_control.h"
 
 #include <errno.h>
@@ -485,16 +486,70 @@ static gboolean handle_open_console(DomusVM *i, GDBusMethodInvocation *inv, GUni
 
 /* ---- snapshots ---- */
 
-static gboolean handle_snapshot(DomusVM *i, GDBusMethodInvocation *inv, const char *snap, gpointer data)
+/* Snapshots work on stopped VMs: a running VM's RAM and device state are
+ * not saved yet (that needs save/restore in domus-vmm). */
+static bool snapshot_allowed(struct vm_instance *vm, GDBusMethodInvocation *inv, const char *what)
 {
-    g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
-                                          "snapshots need VM state save/restore in domus-vmm, which this build does not have yet");
+    if (vm->busy) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE, "VM '%s' is busy", vm->rec->name);
+        return false;
+    }
+    if (vm_instance_is_active(vm)) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
+            "VM '%s' is %s: %s a snapshot of a running VM needs VM state save/restore in domus-vmm, "
+            "which this build does not have yet; stop the VM first", vm->rec->name, vm_instance_state(vm), what);
+        return false;
+    }
+    return true;
+}
+
+static void finish(GDBusMethodInvocation *inv, bool ok, GError *err)
+{
+    if (ok)
+        g_dbus_method_invocation_return_value(inv, NULL);
+    else
+        g_dbus_method_invocation_take_error(inv, err);
+}
+
+static gboolean handle_snapshot_create(DomusVM *i, GDBusMethodInvocation *inv, const char *snap, gpointer data)
+{
+    struct vm_instance *vm = data;
+    GError *err = NULL;
+    if (snapshot_allowed(vm, inv, "taking")) {
+        bool ok = vm_snapshot_create(vm->rec, snap, &err);
+        finish(inv, ok, err);
+    }
+    return TRUE;
+}
+
+static gboolean handle_snapshot_revert(DomusVM *i, GDBusMethodInvocation *inv, const char *snap, gpointer data)
+{
+    struct vm_instance *vm = data;
+    GError *err = NULL;
+    if (snapshot_allowed(vm, inv, "reverting to")) {
+        bool ok = vm_snapshot_revert(vm->rec, snap, &err);
+        finish(inv, ok, err);
+    }
+    return TRUE;
+}
+
+static gboolean handle_snapshot_delete(DomusVM *i, GDBusMethodInvocation *inv, const char *snap, gpointer data)
+{
+    struct vm_instance *vm = data;
+    GError *err = NULL;
+    if (snapshot_allowed(vm, inv, "deleting")) {
+        bool ok = vm_snapshot_delete(vm->rec, snap, &err);
+        finish(inv, ok, err);
+    }
     return TRUE;
 }
 
 static gboolean handle_snapshot_list(DomusVM *i, GDBusMethodInvocation *inv, gpointer data)
 {
-    return handle_snapshot(i, inv, NULL, data);
+    struct vm_instance *vm = data;
+    g_auto(GStrv) names = vm_snapshot_list(vm->rec);
+    domus_vm_complete_snapshot_list(vm->iface, inv, (const char *const *)names);
+    return TRUE;
 }
 
 /* ---- info, stats ---- */
@@ -672,9 +727,9 @@ struct vm_instance *vm_instance_new(struct vm_record *rec)
     g_signal_connect(vm->iface, "handle-reset", G_CALLBACK(handle_reset), vm);
     g_signal_connect(vm->iface, "handle-open-console", G_CALLBACK(handle_open_console), vm);
     g_signal_connect(vm->iface, "handle-get-info", G_CALLBACK(handle_get_info), vm);
-    g_signal_connect(vm->iface, "handle-snapshot-create", G_CALLBACK(handle_snapshot), vm);
-    g_signal_connect(vm->iface, "handle-snapshot-revert", G_CALLBACK(handle_snapshot), vm);
-    g_signal_connect(vm->iface, "handle-snapshot-delete", G_CALLBACK(handle_snapshot), vm);
+    g_signal_connect(vm->iface, "handle-snapshot-create", G_CALLBACK(handle_snapshot_create), vm);
+    g_signal_connect(vm->iface, "handle-snapshot-revert", G_CALLBACK(handle_snapshot_revert), vm);
+    g_signal_connect(vm->iface, "handle-snapshot-delete", G_CALLBACK(handle_snapshot_delete), vm);
     g_signal_connect(vm->iface, "handle-snapshot-list", G_CALLBACK(handle_snapshot_list), vm);
     domus_object_skeleton_set_vm(vm->object, vm->iface);
     adopt(vm);

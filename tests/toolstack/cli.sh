@@ -71,14 +71,15 @@ assert i["memory"] == 192 << 20 and i["cpus"] == 2, i
 assert i["state"] == "stopped" and i["template"] == "demo-linux", i
 assert os.path.isfile(i["kernel"]), i["kernel"]
 assert os.path.getsize(os.path.join(i["dir"], "initrd.cpio.gz")) > 100000
-assert os.path.getsize(os.path.join(i["dir"], "disk0.img")) == 64 << 20
+assert i["disks"] == ["disk0.qcow2"], i
 PY
+qemu-img info --output=json "$("$DOMUS" info demo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')/disk0.qcow2" |
+    grep -q '"virtual-size": 67108864' && ok "the new disk is a 64M qcow2 (qemu-img)" || not_ok "the new disk is a 64M qcow2 (qemu-img)"
 expect 0 "" create win --template windows-10 --iso /etc/hostname
 expect 1 "cannot start yet: it needs UEFI firmware boot, an AHCI disk" start win
 expect 1 "VM 'demo' is not running" stop demo
 expect 1 "VM 'demo' is stopped, not running" pause demo
 expect 1 "its console is there only while it runs" console demo
-expect 1 "snapshots need VM state save/restore" snapshot demo create s1
 
 # A full clone is a VM of its own with its own disk.
 expect 0 "" clone demo copy
@@ -90,9 +91,28 @@ assert vms["copy"]["memory"] == 192 << 20 and vms["copy"]["template"] == "demo-l
 ' && ok "list shows the clone" || not_ok "list shows the clone"
 d1=$("$DOMUS" info demo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')
 d2=$("$DOMUS" info copy --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')
-echo data > /dev/null
-printf 'x' | dd of="$d2/disk0.img" bs=1 seek=4096 conv=notrunc status=none
-cmp -s "$d1/disk0.img" "$d2/disk0.img" && not_ok "the clone's disk is its own" || ok "the clone's disk is its own"
+qemu-img compare -q "$d1/disk0.qcow2" "$d2/disk0.qcow2" && ok "the full clone's disk has the same data" ||
+    not_ok "the full clone's disk has the same data"
+qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' "$d2/disk0.qcow2" >/dev/null
+qemu-img compare -q "$d1/disk0.qcow2" "$d2/disk0.qcow2" && not_ok "the clone's disk is its own" || ok "the clone's disk is its own"
+
+# Snapshots of a stopped VM: the disks go back to what they held.
+disk=$d2/disk0.qcow2
+qemu-io -f qcow2 -c 'write -P 0x11 0 64k' "$disk" >/dev/null
+expect 0 "" snapshot copy create first
+qemu-io -f qcow2 -c 'write -P 0x22 0 64k' "$disk" >/dev/null
+expect 0 "" snapshot copy create second
+[ "$("$DOMUS" snapshot copy list | tr '\n' ' ')" = "first second " ] && ok "snapshot list, oldest first" ||
+    not_ok "snapshot list, oldest first (got: $("$DOMUS" snapshot copy list | tr '\n' ' '))"
+expect 1 "already has a snapshot 'first'" snapshot copy create first
+expect 1 "VM 'copy' has no snapshot 'missing'" snapshot copy revert missing
+expect 1 "not a valid snapshot name" snapshot copy create ../evil
+expect 0 "" snapshot copy revert first
+qemu-io -f qcow2 -c 'read -P 0x11 0 64k' "$disk" | grep -q 'read 65536' && ok "revert brings the first data back" ||
+    not_ok "revert brings the first data back"
+expect 0 "" snapshot copy delete first
+[ "$("$DOMUS" snapshot copy list)" = second ] && ok "delete removes the snapshot" || not_ok "delete removes the snapshot"
+qemu-img snapshot -l "$disk" | grep -q ' first ' && not_ok "the disk's snapshot is gone" || ok "the disk's snapshot is gone"
 
 # The library survives a domusd restart; a new domusd is activated on demand.
 pkill -TERM -f "^$DOMUSD\$" && sleep 0.3
@@ -106,7 +126,7 @@ expect 1 "a VM named 'linked' already exists" clone demo linked --linked
 expect 1 "no VM named 'nosuch'" clone nosuch other --linked
 dl=$("$DOMUS" info linked --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')
 if command -v qemu-img >/dev/null; then
-    for f in "$d1/disk0.qcow2" "$dl/disk0.qcow2"; do
+    for f in "$d1"/disk0-*.qcow2 "$dl"/disk0-*.qcow2; do
         qemu-img info -U --output=json "$f" | python3 -c '
 import json, sys, os
 i = json.load(sys.stdin)
