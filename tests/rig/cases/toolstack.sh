@@ -88,6 +88,26 @@ log "web powered off through ACPI in $((SECONDS - t0)) s"
 d stop web2 --force
 [ "$(state web2)" = stopped ] || fail "web2 is $(state web2) after stop --force"
 d delete web2
+
+# Snapshots: a running VM's are refused clearly (no VM state save yet); a
+# stopped VM's disks go back to what the guest had written.
+d start web
+ask web 'echo first-marker | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo written' written
+err=$("$DOMUS" snapshot web create live 2>&1) && fail "a live snapshot was accepted"
+grep -q "needs VM state save/restore" <<<"$err" || fail "unclear live snapshot error: $err"
+d stop web --timeout 120
+d snapshot web create before
+d start web
+ask web 'echo second-marker | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo written' written
+ask web 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' second-marker 60
+d stop web --timeout 120
+err=$("$DOMUS" snapshot web revert nosuch 2>&1) && fail "revert to a missing snapshot worked"
+grep -q "has no snapshot 'nosuch'" <<<"$err" || fail "unclear error for a missing snapshot: $err"
+d snapshot web revert before
+d start web
+ask web 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' first-marker
+log "the guest sees its disk as it was at the snapshot"
+d stop web --force
 d list
 S
 "$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh
