@@ -15,20 +15,6 @@ static char *bases_dir(void)
     return d;
 }
 
-static bool create_overlay(const char *path, const char *base, GError **error)
-{
-    struct block_create_opts o = { .format = BLOCK_FMT_QCOW2, .backing_file = base };
-    char *err = NULL;
-    int r = block_create(path, &o, &err);
-    if (r < 0) {
-        g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot create overlay %s: %s", path,
-                    err ? err : g_strerror(-r));
-        free(err);
-        return false;
-    }
-    return true;
-}
-
 /* "disk0.qcow2" or "disk0-1a2b3c4d.qcow2" -> "disk0-<uniq>.qcow2": the
  * disk's stem stays, and the name never collides with the frozen one. */
 static char *overlay_name(const char *disk, const char *uniq)
@@ -86,7 +72,7 @@ bool clone_link_disks(struct vm_record *src, struct vm_record *dst, const char *
         f.src_overlay = g_build_filename(src->dir, ov, NULL);
         g_array_append_val(done, f);
         g_autofree char *dst_overlay = g_build_filename(dst_dir, ov, NULL);
-        if (!create_overlay(f.src_overlay, f.base, error) || !create_overlay(dst_overlay, f.base, error)) {
+        if (!create_qcow2_disk(f.src_overlay, 0, f.base, error) || !create_qcow2_disk(dst_overlay, 0, f.base, error)) {
             undo(done);
             return false;
         }

@@ -265,9 +265,9 @@ bool create_raw_disk(const char *path, uint64_t size, GError **error)
     return true;
 }
 
-bool create_qcow2_disk(const char *path, uint64_t size, GError **error)
+bool create_qcow2_disk(const char *path, uint64_t size, const char *backing, GError **error)
 {
-    struct block_create_opts o = { .format = BLOCK_FMT_QCOW2, .size = size };
+    struct block_create_opts o = { .format = BLOCK_FMT_QCOW2, .size = size, .backing_file = backing };
     char *err = NULL;
     int r = block_create(path, &o, &err);
     if (r < 0) {

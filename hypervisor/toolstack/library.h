@@ -51,7 +51,8 @@ bool library_delete(const char *name, GError **error);
 
 /* Copies a file keeping holes (and reflinks where the filesystem can). */
 bool copy_sparse(const char *src, const char *dst, GError **error);
-/* A qcow2 disk image of @size bytes (what create makes: it can hold snapshots). */
-bool create_qcow2_disk(const char *path, uint64_t size, GError **error);
+/* A qcow2 disk image of @size bytes (what create makes: it can hold
+ * snapshots), or an overlay of @backing (size 0: the backing file's). */
+bool create_qcow2_disk(const char *path, uint64_t size, const char *backing, GError **error);
 /* A raw disk image of @size bytes, all hole. */
 bool create_raw_disk(const char *path, uint64_t size, GError **error);

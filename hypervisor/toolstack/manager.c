@@ -157,7 +157,7 @@ static bool populate_new(struct vm_record *r, const char *dir, void *opaque, GEr
     struct create_job *j = opaque;
     if (j->disk_size) {
         g_autofree char *disk = g_build_filename(dir, "disk0.qcow2", NULL);
-        if (!create_qcow2_disk(disk, j->disk_size, error))
+        if (!create_qcow2_disk(disk, j->disk_size, NULL, error))
             return false;
         g_strfreev(r->disks);
         r->disks = g_strsplit("disk0.qcow2", ",", -1);
