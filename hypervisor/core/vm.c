@@ -14,6 +14,7 @@
 #include "devices/e1000.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
+#include "virtio/virtio_blk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -496,6 +497,7 @@ int vm_run(const struct vm_config *cfg)
         vcpu_stop(vm->vcpus[i]);
     event_loop_stop(vm->loop);
     pthread_join(io, NULL);
+    virtio_blk_close_all();
 
     if (why == VM_REQ_RESET) {
         vm_reexec();

@@ -453,6 +453,16 @@ struct virtio_device *virtio_blk_device(struct virtio_blk *blk)
     return &blk->vdev;
 }
 
+/* Every disk of this VM, closed (flushed) when the VMM exits or reboots. */
+static struct virtio_blk *open_disks[VM_MAX_DISKS];
+static unsigned nopen_disks;
+
+void virtio_blk_close_all(void)
+{
+    while (nopen_disks)
+        virtio_blk_free(open_disks[--nopen_disks]);
+}
+
 int virtio_blk_create_err(struct vm *vm, const struct disk_config *disk, char **error)
 {
     struct virtio_blk *blk;
@@ -469,6 +479,8 @@ int virtio_blk_create_err(struct vm *vm, const struct disk_config *disk, char **
         virtio_blk_free(blk);
         return blk_error(error, r, "cannot add disk %s: %s", disk->path, strerror(-r));
     }
+    if (nopen_disks < VM_MAX_DISKS)
+        open_disks[nopen_disks++] = blk;
     return 0;
 }
 

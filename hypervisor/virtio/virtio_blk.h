@@ -46,6 +46,10 @@ struct disk_config;
  * Returns 0 or -errno with *error (if @error) set to a malloc'ed message. */
 int virtio_blk_new(const struct disk_config *disk, struct virtio_blk **out, char **error);
 void virtio_blk_free(struct virtio_blk *blk);
+/* Closes every disk virtio_blk_create_err() added, writing back cached
+ * qcow2 metadata: a guest that powers off or reboots without a flush must
+ * not lose what it wrote. Call with the vCPUs and the I/O thread stopped. */
+void virtio_blk_close_all(void);
 struct virtio_device *virtio_blk_device(struct virtio_blk *blk);
 /* Waits for every submitted request and completes them (tests: there is
  * no I/O thread to do it). */
