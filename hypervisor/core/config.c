@@ -71,7 +71,7 @@ static void print_help(void)
          "  --control unix:PATH    JSON control socket\n"
          "  --name NAME            VM name\n"
          "  --config FILE          read these settings from a key file ([vm] group)\n"
-         "  --display none|vnc[:ADDR:PORT][,password-file=FILE]|sdl|channel:PATH\n"
+         "  --display none|vnc[:ADDR:PORT][,password-file=FILE][,keymap=us|de]|sdl|channel:PATH\n"
          "                         guest screen (virtio-gpu + keyboard/tablet) to a VNC server,\n"
          "                         a window, or a display channel socket (repeatable)\n"
          "  --no-rng               no virtio-rng device\n"
@@ -144,6 +144,7 @@ static void display_config_clear(struct display_config *d)
 {
     g_free(d->addr);
     g_free(d->password_file);
+    g_free(d->keymap);
     g_free(d->path);
     memset(d, 0, sizeof(*d));
 }
@@ -193,9 +194,12 @@ static int parse_display(struct vm_config *cfg, const char *v)
             if (!strncmp(opts[i], "password-file=", 14) && opts[i][14]) {
                 g_free(d.password_file);
                 d.password_file = g_strdup(opts[i] + 14);
+            } else if (!strcmp(opts[i], "keymap=us") || !strcmp(opts[i], "keymap=de")) {
+                g_free(d.keymap);
+                d.keymap = g_strdup(opts[i] + 7);
             } else {
                 display_config_clear(&d);
-                return usage_error("--display: unknown vnc option '%s' (expected password-file=FILE)", opts[i]);
+                return usage_error("--display: unknown vnc option '%s' (expected password-file=FILE or keymap=us|de)", opts[i]);
             }
         }
         if (!is_loopback(d.addr) && !d.password_file) {

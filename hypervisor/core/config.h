@@ -28,6 +28,7 @@ struct display_config {
     char *addr;                      /* vnc: listen address, NULL = 127.0.0.1 */
     unsigned port;                   /* vnc: 0 = first free from 5900 */
     char *password_file;             /* vnc */
+    char *keymap;                    /* vnc: the guest's layout, us (default) or de */
     char *path;                      /* channel: socket path */
 };
 

@@ -109,7 +109,7 @@ static int spawn_client(struct vm *vm, const struct display_config *d)
     bool vnc = d->kind == DISPLAY_VNC;
     char prog[PATH_MAX], listen[300];
     find_client(vnc ? "domus-vnc" : "domus-view", vnc ? "DOMUS_VNC" : "DOMUS_VIEW", prog, sizeof(prog));
-    const char *argv[12];
+    const char *argv[14];
     unsigned argc = 0;
     argv[argc++] = prog;
     argv[argc++] = "--fd";
@@ -121,6 +121,10 @@ static int spawn_client(struct vm *vm, const struct display_config *d)
         snprintf(listen, sizeof(listen), v6 ? "[%s]:%u" : "%s:%u", d->addr ? d->addr : "127.0.0.1", d->port);
         argv[argc++] = "--listen";
         argv[argc++] = listen;
+    }
+    if (vnc && d->keymap) {
+        argv[argc++] = "--keymap";
+        argv[argc++] = d->keymap;
     }
     if (vnc && d->password_file) {
         argv[argc++] = "--password-file";
