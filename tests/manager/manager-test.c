@@ -37,3 +37,15 @@ GdkTexture *mt_render(GtkWidget *w, const char *png_path)
     g_object_unref(p);
     return tex;
 }
+
+GtkWindow *mt_find_toplevel(GType type)
+{
+    GtkWindow *found = NULL;
+    GListModel *tops = gtk_window_get_toplevels();
+    for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+        g_autoptr(GObject) o = g_list_model_get_item(tops, i);
+        if (G_TYPE_CHECK_INSTANCE_TYPE(o, type))
+            found = GTK_WINDOW(o);
+    }
+    return found;
+}

@@ -86,13 +86,7 @@ static void test_clone(void)
     g_assert_true(domus_window_show_vm(win, "demo"));
     DomusVmPage *page = domus_window_get_vm_page(win);
     activate(GTK_WIDGET(page), "vm.clone");
-    GtkWindow *dlg = NULL;
-    GListModel *tops = gtk_window_get_toplevels();
-    for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
-        g_autoptr(GObject) o = g_list_model_get_item(tops, i);
-        if (DOMUS_IS_CLONE_DIALOG(o))
-            dlg = GTK_WINDOW(o);
-    }
+    GtkWindow *dlg = mt_find_toplevel(DOMUS_TYPE_CLONE_DIALOG);
     g_assert_nonnull(dlg);
     domus_clone_dialog_set(DOMUS_CLONE_DIALOG(dlg), "demo-copy", FALSE);
     activate(GTK_WIDGET(dlg), "dialog.clone");
