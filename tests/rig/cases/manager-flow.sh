@@ -9,6 +9,7 @@ set -eu
 . "$RIG_LIB"
 require_vmm
 require_cmd dbus-run-session Xvfb xdotool import
+export BUILD_DIR=${BUILD_DIR:-$(dirname "$(dirname "$DOMUS_VMM")")}
 flow=$BUILD_DIR/tests/manager/manager-flow
 [ -x "$flow" ] || skip "domus-manager not built (GTK 4 or libadwaita missing)"
 # The screenshot lands in the build dir, which the host sees.
