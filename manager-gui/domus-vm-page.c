@@ -101,7 +101,7 @@ static void on_snapshot_list(GObject *src, GAsyncResult *res, gpointer data)
     GtkWidget *child;
     while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->snapshots))))
         gtk_list_box_remove(self->snapshots, child);
-    self->snapshots_supported = !g_dbus_error_is_remote_error(err) ||
+    self->snapshots_supported = !err || !g_dbus_error_is_remote_error(err) ||
         g_strcmp0(g_dbus_error_get_remote_error(err), "org.domus.Toolstack1.Error.NotSupported");
     const char *why = "Snapshots need the toolstack's snapshot support, which this domusd does not have yet";
     gtk_widget_set_tooltip_text(GTK_WIDGET(self->snapshots), self->snapshots_supported ? NULL : why);
