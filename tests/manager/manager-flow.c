@@ -220,7 +220,7 @@ static void check_screenshot(const char *out)
     say("screenshot %s: the %dx%d guest screen at %d,%d; %.3f%% of its pixels differ from the framebuffer, "
         "%d guest pixels lit", out, gw, gh, ox, oy, differ * 100, lit);
     /* A blinking cursor may differ; text must be there and match. */
-    if (lit < 2000)
+    if (lit < 500)
         die("the guest's screen is (nearly) blank: %d lit pixels", lit);
     if (differ > 0.005)
         die("the window does not show the guest's framebuffer (%.2f%% differ)", differ * 100);
