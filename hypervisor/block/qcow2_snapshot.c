@@ -178,10 +178,10 @@ int qcow2_tree_refcount(struct qcow2 *s, const uint64_t *l1, uint32_t l1_size, i
     return 0;
 }
 
-/* COPIED must be set exactly on the active tree's clusters with refcount 1.
- * Flags in a table shared with a snapshot are only read through the active
- * tree, so they are rewritten in place too. */
-int qcow2_fix_copied_flags(struct qcow2 *s)
+/* COPIED must be set exactly on the active tree's clusters with refcount 1
+ * (@clear: cleared everywhere). Flags in a table shared with a snapshot are
+ * only read through the active tree, so they are rewritten in place too. */
+static int set_copied_flags(struct qcow2 *s, bool clear)
 {
     for (uint32_t i = 0; i < s->l1_size; i++) {
         uint64_t l2off = s->l1[i] & QCOW2_OFFSET_MASK, rc;
@@ -190,7 +190,7 @@ int qcow2_fix_copied_flags(struct qcow2 *s)
         int r = qcow2_get_refcount(s, l2off >> s->cluster_bits, &rc);
         if (r < 0)
             return r;
-        uint64_t want = l2off | (rc == 1 ? QCOW2_OFLAG_COPIED : 0);
+        uint64_t want = l2off | (rc == 1 && !clear ? QCOW2_OFLAG_COPIED : 0);
         if (s->l1[i] != want) {
             s->l1[i] = want;
             if (i < s->l1_dirty_lo)
@@ -207,7 +207,7 @@ int qcow2_fix_copied_flags(struct qcow2 *s)
                 continue;
             if ((r = qcow2_get_refcount(s, off >> s->cluster_bits, &rc)) < 0)
                 return r;
-            uint64_t w = (e & ~QCOW2_OFLAG_COPIED) | (rc == 1 ? QCOW2_OFLAG_COPIED : 0);
+            uint64_t w = (e & ~QCOW2_OFLAG_COPIED) | (rc == 1 && !clear ? QCOW2_OFLAG_COPIED : 0);
             if (w != e) {
                 qcow2_l2_set(t, j, w);
                 qcow2_cache_mark_dirty(&s->l2_cache, l2off);
@@ -215,6 +215,11 @@ int qcow2_fix_copied_flags(struct qcow2 *s)
         }
     }
     return 0;
+}
+
+int qcow2_fix_copied_flags(struct qcow2 *s)
+{
+    return set_copied_flags(s, false);
 }
 
 static int flush_all(struct qcow2 *s)
@@ -322,7 +327,12 @@ static int do_create(struct qcow2 *s, const char *name)
         if (r < 0)
             return r;
     }
-    if ((r = qcow2_tree_refcount(s, s->l1, s->l1_size, 1)) < 0 || (r = flush_all(s)) < 0 ||
+    /* Refcounts and COPIED flags live in different clusters and cannot
+     * change together. Flags first: a kill in between leaves COPIED clear
+     * on clusters of refcount 1 (writes then copy needlessly, harmless),
+     * never set on a shared one (a write in place would change the snapshot). */
+    if ((r = set_copied_flags(s, true)) < 0 || (r = flush_all(s)) < 0 ||
+        (r = qcow2_tree_refcount(s, s->l1, s->l1_size, 1)) < 0 || (r = flush_all(s)) < 0 ||
         (r = qcow2_fix_copied_flags(s)) < 0 || (r = flush_all(s)) < 0)
         return r;
     sn.id = id;

@@ -6,6 +6,7 @@
  *                                       least as new as the last flush said
  * A block of generation g at index i is 4 KiB of a pattern derived from (i, g). */
 #include "block/block.h"
+#include "stamp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,20 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BLK 4096
-
-static void stamp(uint8_t *p, uint32_t idx, uint32_t gen)
-{
-    uint64_t x = ((uint64_t)idx << 32 | gen) * 0x9e3779b97f4a7c15ULL + 1;
-    memcpy(p, &idx, 4);
-    memcpy(p + 4, &gen, 4);
-    for (int i = 8; i < BLK; i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        memcpy(p + i, &x, 8);
-    }
-}
 
 static int die(const char *what, int r, const char *err)
 {
@@ -101,11 +88,7 @@ int main(int argc, char **argv)
     srand((unsigned)strtoul(argv[4 < argc ? 4 : 3], NULL, 10));
     for (unsigned op = 0;; op++) {
         uint32_t i = (uint32_t)rand() % n, k = 1 + (rand() % 4 == 0 ? (uint32_t)rand() % 64 : 0);
-        if (i + k > n)
-            k = n - i;
-        for (uint32_t j = 0; j < k; j++)
-            stamp(buf + (size_t)j * BLK, i + j, ++gen[i + j]);
-        if ((r = block_pwrite(b, buf, (size_t)k * BLK, (uint64_t)i * BLK)) < 0)
+        if ((r = stamp_write(b, buf, gen, n, i, k)) < 0)
             return die("write", r, NULL);
         if (op % 16 == 15) {
             if ((r = block_flush(b)) < 0)
