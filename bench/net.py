@@ -113,7 +113,7 @@ def main():
             tput, lat = run_once(cmd, a.mib * 16, a.requests)
             results.setdefault(name, []).append((tput, lat))
             print(f'run {run + 1} {name}: throughput '
-                  f'{"-" if tput is None else f"{tput / 1e6:.1f} MB/s"}, request '
+                  f'{"-" if tput is None else f"{tput / 1e6:.2f} MB/s"}, request '
                   f'{"-" if lat is None else f"{lat * 1000:.1f} ms"}', flush=True)
     med = {}
     for name, rs in results.items():
@@ -122,7 +122,7 @@ def main():
         med[name] = (statistics.median(t) if t else None, statistics.median(l) if l else None)
     print('\nmedians (guest->host TCP throughput, sequential request time):')
     for name, (t, l) in med.items():
-        print(f'  {name:13s} {"-" if t is None else f"{t / 1e6:8.1f} MB/s"}  {"-" if l is None else f"{l * 1000:7.1f} ms"}')
+        print(f'  {name:13s} {"-" if t is None else f"{t / 1e6:8.2f} MB/s"}  {"-" if l is None else f"{l * 1000:7.1f} ms"}')
     for m in models:
         (dn, _), (qn, _) = pairs[m]
         d, q = med[dn], med[qn]
