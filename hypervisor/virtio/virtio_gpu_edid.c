@@ -52,7 +52,15 @@ void virtio_gpu_edid(uint8_t e[128], uint32_t w, uint32_t h)
     e[23] = 120;                     /* gamma 2.2 */
     e[24] = 0x06;                    /* sRGB, preferred timing is native */
     memcpy(e + 25, chroma, sizeof(chroma));
-    memset(e + 38, 0x01, 16);        /* no standard timings */
+    /* Standard timings at 60 Hz, so the guest also offers the usual sizes
+     * (Linux ignores its built-in mode list when there is an EDID). */
+    static const struct { uint16_t w; uint8_t aspect; } std[8] = {   /* aspect: 0 16:10, 1 4:3, 2 5:4, 3 16:9 */
+        { 1920, 3 }, { 1680, 0 }, { 1600, 3 }, { 1440, 0 }, { 1366, 3 }, { 1280, 2 }, { 1280, 3 }, { 800, 1 },
+    };
+    for (int i = 0; i < 8; i++) {
+        e[38 + 2 * i] = (uint8_t)(std[i].w / 8 - 31);
+        e[39 + 2 * i] = (uint8_t)(std[i].aspect << 6);           /* + (60 - 60) Hz */
+    }
     put_dtd(e + 54, w, h);
     static const uint8_t name[18] = { 0, 0, 0, 0xFC, 0, 'D', 'o', 'm', 'u', 's', '\n', ' ', ' ', ' ', ' ', ' ', ' ', ' ' };
     memcpy(e + 72, name, sizeof(name));

@@ -196,6 +196,8 @@ static void test_display_info_and_edid(struct fx *f, gconstpointer data)
     const uint8_t *dtd = e->edid + 54;
     g_assert_cmpuint(dtd[2] | (dtd[4] >> 4) << 8, ==, 1280);
     g_assert_cmpuint(dtd[5] | (dtd[7] >> 4) << 8, ==, 720);
+    g_assert_cmpuint((e->edid[38] + 31) * 8, ==, 1920);            /* standard timing 1920x1080 */
+    g_assert_cmpuint(e->edid[39] >> 6, ==, 3);
     ge.scanout = 5;
     g_assert_cmpuint(cmd(f, &ge, sizeof(ge)), ==, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
 }
