@@ -137,6 +137,11 @@ static gboolean view_is_vm(gpointer d) { return !g_strcmp0(domus_window_get_view
 static gboolean state_is(gpointer want) { return !g_strcmp0(state(), want); }
 static gboolean has_card(gpointer name) { return domus_window_get_card(win, name) != NULL; }
 static gboolean display_shows(gpointer d) { return domus_display_get_mode(domus_vm_page_get_display(page()), NULL, NULL); }
+static gboolean has_snapshot(gpointer d)
+{
+    g_auto(GStrv) names = domus_vm_page_get_snapshots(page());
+    return names[0] != NULL || domus_window_get_last_toast(win) != NULL;
+}
 static gboolean console_has(gpointer text)
 {
     g_autofree char *t = domus_console_view_get_text(domus_vm_page_get_console(page()));
@@ -285,8 +290,17 @@ int main(int argc, char **argv)
     GActionGroup *actions = domus_vm_page_get_actions(page());
     if (!g_action_group_get_action_enabled(actions, "snapshot"))
         say("SKIP snapshot: domusd has no snapshots yet (the action is disabled)");
-    else
+    else {
         click_button(GTK_WIDGET(win), "_Take Snapshot");
+        mt_wait(has_snapshot, NULL, 60);
+        g_auto(GStrv) names = domus_vm_page_get_snapshots(page());
+        if (names[0])
+            say("snapshot taken: %s", names[0]);
+        else if (domus_window_get_last_toast(win))
+            say("SKIP snapshot of a running VM: %s", domus_window_get_last_toast(win));
+        else
+            die("Take Snapshot neither listed a snapshot nor said why");
+    }
     domus_vm_page_show(page(), "display");
 
     click_button(GTK_WIDGET(win), "S_hut Down");
