@@ -256,7 +256,7 @@ int main(int argc, char **argv)
     click_button(GTK_WIDGET(win), "_Start");
     if (!mt_wait(state_is, "running", 60))
         die("the demo VM is %s, not running", state());
-    if (!mt_wait(display_shows, NULL, 120))
+    if (!mt_wait(display_shows, NULL, 240))   /* a loaded rig boots slowly */
         die("the embedded display shows nothing");
     say("the demo VM runs and its screen is in the window");
 
