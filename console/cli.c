@@ -139,10 +139,8 @@ static int parse_opts(const char *verb, GOptionEntry *entries, int *argc, char *
 /* A size option: "512M", "2G"; a bare number is MiB. */
 static int size_opt(const char *verb, const char *opt, const char *v, guint64 *out)
 {
-    if (parse_size(v, out) < 0)
+    if (parse_memory_size(v, out) < 0)
         return cli_usage_error(verb, "--%s: '%s' is not a size (use e.g. 512M or 2G)", opt, v);
-    if (!strpbrk(v, "kKmMgGtT"))
-        *out <<= 20;
     return CLI_OK;
 }
 

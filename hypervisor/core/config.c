@@ -43,6 +43,19 @@ int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int parse_memory_size(const char *s, uint64_t *out)
+{
+    int r = parse_size(s, out);
+    if (r < 0)
+        return r;
+    if (!strpbrk(s, "kKmMgGtT")) {
+        if (*out > (UINT64_MAX >> 20))
+            return -ERANGE;
+        *out <<= 20;    /* a bare number means MiB, as in QEMU */
+    }
+    return 0;
+}
+
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -247,10 +260,8 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
     uint64_t n;
     switch (opt) {
     case OPT_MEMORY:
-        if (parse_size(v, &n) < 0)
+        if (parse_memory_size(v, &n) < 0)
             return usage_error("--memory: '%s' is not a size (use e.g. 512M or 2G)", v);
-        if (!strpbrk(v, "kKmMgGtT"))
-            n <<= 20;   /* a bare number means MiB, as in QEMU */
         if (n < MIN_MEMORY || n > MAX_MEMORY)
             return usage_error("--memory: %s is out of range (16M to 1T)", v);
         cfg->memory = n;
