@@ -8,6 +8,9 @@ require_vmm
 guest_script reboot.sh <<'G'
 if dd if=/dev/vda bs=512 count=1 2>/dev/null | grep -q BOOTED-ONCE; then
     echo "second boot"
+    # keep the VM up a moment so the host can look at the process before
+    # the power-off ends it (on hardware KVM the rest of init takes ms)
+    sleep 10
 else
     printf BOOTED-ONCE | dd of=/dev/vda bs=512 conv=sync 2>/dev/null
     sync
