@@ -220,6 +220,7 @@ static int vm_setup_net(struct vm *vm)
         memcpy(mac, nc->mac, 6);
     else
         net_mac_from_name(vm->cfg->name, mac);
+    vm->net = net_backend;
     if (nc->model == NET_MODEL_E1000)
         return e1000_create(vm, net_backend, mac);
     return virtio_net_create(vm, net_backend, vm->loop, mac);

@@ -11,6 +11,7 @@ struct pci_bus;
 struct vcpu;
 struct vm_config;
 struct kvm_cpuid2;
+struct net_backend;
 
 /* What the guest or the user asked the VM to do next. */
 enum vm_request {
@@ -62,6 +63,7 @@ struct vm {
 
     void (*power_button)(void *opaque);  /* set by the PM device */
     void *power_button_opaque;
+    struct net_backend *net;         /* the NIC's backend (--net), NULL without one */
 };
 
 /* Asks the main thread to act (thread-safe; the first terminal request wins). */

@@ -2,6 +2,7 @@
  * request per line, one reply per request, for domusd and scripts.
  *   {"execute":"status"}   -> {"return":{"name":…,"state":"running",…}}
  *   {"execute":"pause"|"resume"|"powerdown"|"reset"|"quit"} -> {"return":{}}
+ *   {"execute":"set-link","arguments":{"up":false}} -> {"return":{}}  (NIC cable out / in)
  *   anything else          -> {"error":{"class":…,"desc":…}}
  * Requests may carry an "id", which the reply echoes. Several clients may
  * be connected; a malformed request gets an error reply on that client

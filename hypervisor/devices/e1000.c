@@ -1,9 +1,10 @@
 /* e1000 registers: the register file, the Microwire EEPROM the driver
  * bit-bangs through EECD (and the EERD shortcut), the M88E1011 PHY behind
- * MDIC (link always up, autonegotiation done at once, 1000 Mb/s full
- * duplex), interrupt cause/mask registers and INTx. MMIO arrives on vCPU
- * threads; transmit and receive-resume run on the I/O thread, where the
- * backends live, so register writes that start them only schedule them. */
+ * MDIC (autonegotiation done at once, 1000 Mb/s full duplex; the link
+ * follows the virtual cable, see e1000_set_link), interrupt cause/mask
+ * registers and INTx. MMIO arrives on vCPU threads; transmit and
+ * receive-resume run on the I/O thread, where the backends live, so
+ * register writes that start them only schedule them. */
 #include "e1000_int.h"
 #include "devices.h"
 #include "core/event_loop.h"
@@ -67,24 +68,31 @@ bool e1000_dma_allowed(struct e1000 *e)
 
 /* ---- PHY ---- */
 
-static void phy_reset(struct e1000 *e)
+/* The registers that say whether a partner is there. */
+static void phy_link_regs(struct e1000 *e)
 {
     uint16_t *p = e->state.phy;
     bool up = e->state.link_up;
+    p[E1000_PHY_STATUS] = up ? 0x796D : 0x7949;   /* + link, negotiation complete */
+    p[0x05] = up ? 0x45E1 : 0;       /* the partner: the same, acknowledged, pause */
+    p[0x06] = up ? 0x0001 : 0;
+    p[0x0A] = up ? 0x3C00 : 0;       /* receivers OK, partner 1000 half/full */
+    p[0x11] = up ? 0xAC00 : 0;       /* 1000, full duplex, resolved, link */
+}
+
+static void phy_reset(struct e1000 *e)
+{
+    uint16_t *p = e->state.phy;
     memset(p, 0, sizeof(e->state.phy));
     p[E1000_PHY_CTRL] = 0x1140;      /* autonegotiation on, full duplex, 1000 */
-    p[E1000_PHY_STATUS] = up ? 0x796D : 0x7949;   /* + link, negotiation complete */
     p[E1000_PHY_ID1] = 0x0141;       /* Marvell */
     p[E1000_PHY_ID2] = 0x0C20;       /* 88E1011 */
     p[0x04] = 0x01E1;                /* we advertise 10/100 half/full */
-    p[0x05] = up ? 0x45E1 : 0;       /* the partner: the same, acknowledged, pause */
-    p[0x06] = up ? 0x0001 : 0;
     p[0x09] = 0x0300;                /* we advertise 1000 half/full */
-    p[0x0A] = up ? 0x3C00 : 0;       /* receivers OK, partner 1000 half/full */
     p[0x0F] = 0x3000;                /* 1000BASE-T capable */
     p[0x10] = 0x0068;
-    p[0x11] = up ? 0xAC00 : 0;       /* 1000, full duplex, resolved, link */
     p[0x14] = 0x0C60;
+    phy_link_regs(e);
 }
 
 static bool phy_reg_readonly(unsigned reg)
@@ -377,6 +385,23 @@ void e1000_io_write(void *opaque, uint64_t offset, uint64_t value, unsigned size
 
 static const struct io_ops e1000_io_ops = { .read = e1000_io_read, .write = e1000_io_write };
 
+void e1000_set_link(struct e1000 *e, bool up)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->state.link_up != up) {
+        e->state.link_up = up;
+        phy_link_regs(e);
+        /* Link status change: the driver rereads the PHY and sets its carrier. */
+        e1000_set_icr(e, E1000_ICR_LSC);
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void e1000_link_cb(void *opaque, bool up)
+{
+    e1000_set_link(opaque, up);
+}
+
 struct e1000 *e1000_new(const struct guest_mem *mem, struct net_backend *nb, struct event_loop *loop,
                         const uint8_t mac[6])
 {
@@ -399,7 +424,8 @@ struct e1000 *e1000_new(const struct guest_mem *mem, struct net_backend *nb, str
     eeprom_init(e, mac);
     e1000_reset(e);
     if (nb)
-        net_backend_set_client(nb, &(struct net_client){ .receive = e1000_receive, .opaque = e });
+        net_backend_set_client(nb, &(struct net_client){ .receive = e1000_receive, .set_link = e1000_link_cb,
+                                                         .opaque = e });
     return e;
 }
 

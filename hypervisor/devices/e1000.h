@@ -117,6 +117,8 @@ bool e1000_irq_level(struct e1000 *e);
 /* The I/O BAR: IOADDR (offset 0) selects a register, IODATA (4) accesses it. */
 uint64_t e1000_io_read(void *opaque, uint64_t offset, unsigned size);
 void e1000_io_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);
+/* Cable in (up) or pulled: STATUS.LU and the PHY follow, with a link status change interrupt. */
+void e1000_set_link(struct e1000 *e, bool up);
 /* True once guest input stopped the device (until CTRL.RST). */
 bool e1000_failed(struct e1000 *e);
 /* Without an event loop (unit tests) a TDT write transmits at once, and

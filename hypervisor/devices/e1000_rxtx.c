@@ -290,7 +290,7 @@ void e1000_transmit(struct e1000 *e)
             }
             if (cmd & E1000_TXD_CMD_EOP) {
                 size_t len = e->tx_len;
-                bool bad = e->tx_bad, tse = dext && (cmd & E1000_TXD_CMD_TSE);
+                bool bad = e->tx_bad || !e->state.link_up, tse = dext && (cmd & E1000_TXD_CMD_TSE);
                 struct e1000_tx_ctx ctx = e->state.ctx;
                 uint16_t vlan = (uint16_t)(d[14] | d[15] << 8), vet = (uint16_t)*e1000_reg(e, E1000_VET);
                 bool vle = (cmd & E1000_TXD_CMD_VLE) && (*e1000_reg(e, E1000_CTRL) & E1000_CTRL_VME);

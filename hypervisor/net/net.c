@@ -2,6 +2,7 @@
 #include "net.h"
 #include "net_config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,16 @@ void net_backend_close(struct net_backend *nb)
 void net_backend_set_client(struct net_backend *nb, const struct net_client *client)
 {
     nb->client = *client;
+}
+
+int net_backend_set_link(struct net_backend *nb, bool up)
+{
+    if (!nb || !nb->client.set_link)
+        return -ENODEV;
+    nb->client.set_link(nb->client.opaque, up);
+    if (up)
+        net_backend_resume(nb);      /* frames held while it was down may go now */
+    return 0;
 }
 
 void net_backend_send(struct net_backend *nb, const uint8_t *frame, size_t len)

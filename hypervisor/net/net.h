@@ -19,6 +19,9 @@ struct net_backend;
  * frame right now; the backend then keeps it and waits for net_backend_resume(). */
 struct net_client {
     bool (*receive)(void *opaque, const uint8_t *frame, size_t len);
+    /* The cable is plugged in (up) or pulled (down); the NIC tells its
+     * driver, which sees the carrier change. May be NULL. */
+    void (*set_link)(void *opaque, bool up);
     void *opaque;
 };
 
@@ -47,6 +50,9 @@ struct net_backend {
 struct net_backend *net_backend_open(struct event_loop *loop, const struct net_config *cfg, char **error);
 void net_backend_close(struct net_backend *nb);
 void net_backend_set_client(struct net_backend *nb, const struct net_client *client);
+/* Plugs the cable in or pulls it (control socket "set-link"). -ENODEV
+ * when there is no NIC, or one without link control. */
+int net_backend_set_link(struct net_backend *nb, bool up);
 /* Guest -> network. */
 void net_backend_send(struct net_backend *nb, const uint8_t *frame, size_t len);
 /* The NIC has new receive buffers: drains the backlog into it, then lets the backend read again. */

@@ -113,6 +113,9 @@ out:
 static void tx_emit(void *opaque, const uint8_t *frame, size_t len)
 {
     struct virtio_net *net = opaque;
+    /* Unlocked: the link only changes on this (the I/O) thread. */
+    if (!(net->state.status & VIRTIO_NET_S_LINK_UP))
+        return;                      /* no cable: the frame goes nowhere */
     net->state.tx_frames++;
     net_backend_send(net->nb, frame, len);
 }
@@ -206,6 +209,11 @@ static void virtio_net_start(struct virtio_device *vdev)
         event_loop_call(net->loop, virtio_net_rx_resume, net);
 }
 
+static void virtio_net_link_cb(void *opaque, bool up)
+{
+    virtio_net_set_link(opaque, up);
+}
+
 static const struct virtio_device_ops virtio_net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
@@ -234,7 +242,8 @@ int virtio_net_new(struct net_backend *nb, struct event_loop *loop, const uint8_
     memcpy(net->state.mac, mac, 6);
     virtio_device_init(&net->vdev, &virtio_net_ops, net);
     if (nb)
-        net_backend_set_client(nb, &(struct net_client){ .receive = virtio_net_receive, .opaque = net });
+        net_backend_set_client(nb, &(struct net_client){ .receive = virtio_net_receive,
+                                                         .set_link = virtio_net_link_cb, .opaque = net });
     *out = net;
     return 0;
 }

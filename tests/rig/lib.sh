@@ -134,6 +134,18 @@ wait_for_line() {
     fail "'$re' not in $file after ${t}s"
 }
 
+# vmm_control SOCKET REQUEST...: sends each JSON request line to a
+# domus-vmm control socket and prints each reply line.
+vmm_control() {
+    python3 - "$@" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rwb')
+for req in sys.argv[2:]:
+    f.write(req.encode() + b'\n'); f.flush()
+    print(f.readline().decode().strip())
+PY
+}
+
 # show_tail FILE [N]: print the last N (30) lines of FILE, labelled.
 show_tail() {
     [ -s "$1" ] || return 0

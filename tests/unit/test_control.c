@@ -3,6 +3,7 @@
 #include "core/event_loop.h"
 #include "core/vm.h"
 #include "devices/control.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <glib.h>
@@ -206,6 +207,40 @@ static void test_stale_and_live(struct fixture *f, gconstpointer data)
     g_free(live_path);
 }
 
+/* set-link reaches the NIC through its backend; without a NIC or with bad
+ * arguments it is an error reply and nothing changes. */
+static int link_calls, link_up = -1;
+static void record_link(void *opaque, bool up) { link_calls++; link_up = up; }
+
+static void test_set_link(struct fixture *f, gconstpointer data)
+{
+    start(f);
+    int fd = connect_path(f->path);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpstr(error_class(fd, "{\"execute\":\"set-link\",\"arguments\":{\"up\":false}}\n"), ==,
+                    "DeviceNotFound");
+    static const struct net_backend_ops ops = { .name = "test" };
+    struct net_backend nb = { .ops = &ops, .client = { .set_link = record_link } };
+    f->vm.net = &nb;
+    g_assert_cmpstr(error_class(fd, "{\"execute\":\"set-link\"}\n"), ==, "GenericError");
+    g_assert_cmpstr(error_class(fd, "{\"execute\":\"set-link\",\"arguments\":{\"up\":\"no\"}}\n"), ==,
+                    "GenericError");
+    g_assert_cmpint(link_calls, ==, 0);
+    JsonParser *p;
+    send_str(fd, "{\"execute\":\"set-link\",\"arguments\":{\"up\":false},\"id\":3}\n");
+    JsonObject *o = recv_reply(fd, &p);
+    g_assert_true(json_object_has_member(o, "return"));
+    g_object_unref(p);
+    g_assert_cmpint(link_calls, ==, 1);
+    g_assert_cmpint(link_up, ==, 0);
+    send_str(fd, "{\"execute\":\"set-link\",\"arguments\":{\"up\":true}}\n");
+    o = recv_reply(fd, &p);
+    g_assert_true(json_object_has_member(o, "return"));
+    g_object_unref(p);
+    g_assert_cmpint(link_up, ==, 1);
+    close(fd);
+}
+
 #define ADD(name, fn) g_test_add(name, struct fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int main(int argc, char **argv)
@@ -214,5 +249,6 @@ int main(int argc, char **argv)
     ADD("/control/status", test_status);
     ADD("/control/bad-requests", test_bad_requests);
     ADD("/control/stale-and-live", test_stale_and_live);
+    ADD("/control/set-link", test_set_link);
     return g_test_run();
 }

@@ -205,6 +205,43 @@ static void test_interrupts(struct fx *f, gconstpointer data)
     g_assert_cmphex(r32(f, E1000_ICR), ==, 0);
 }
 
+/* The cable pulled and plugged back in: STATUS.LU and the PHY's link bit
+ * follow, each change raises LSC, and no frame passes while it is out. */
+static void test_link_change(struct fx *f, gconstpointer data)
+{
+    rx_post(f, 4);
+    g_assert_cmpint(net_backend_set_link(&f->fnb.nb, false), ==, 0);
+    g_assert_true(e1000_irq_level(f->e));
+    g_assert_cmphex(r32(f, E1000_ICR), ==, E1000_ICR_LSC);
+    g_assert_false(r32(f, E1000_STATUS) & E1000_STATUS_LU);
+    g_assert_false(mdic(f, E1000_MDIC_OP_READ, 1, E1000_PHY_STATUS, 0) & 0x04);
+    /* A PHY reset does not bring the partner back. */
+    mdic(f, E1000_MDIC_OP_WRITE, 1, E1000_PHY_CTRL, 0x9140);
+    g_assert_false(mdic(f, E1000_MDIC_OP_READ, 1, E1000_PHY_STATUS, 0) & 0x04);
+    uint8_t frame[60] = { 0 };
+    memcpy(frame, mac, 6);
+    net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
+    g_assert_cmpuint(r32(f, E1000_RDH), ==, 0);
+    size_t len = build_ipv4(f->ram + BUF_GPA + 0x10000, false, 8, 0);
+    tx_legacy(f, BUF_GPA + 0x10000, (uint16_t)len, E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS, 0, 0);
+    tx_go(f);
+    g_assert_cmpuint(r32(f, E1000_TDH), ==, 1);   /* consumed ... */
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);  /* ... not sent */
+
+    g_assert_cmpint(net_backend_set_link(&f->fnb.nb, true), ==, 0);
+    g_assert_cmphex(r32(f, E1000_ICR) & E1000_ICR_LSC, ==, E1000_ICR_LSC);
+    g_assert_true(r32(f, E1000_STATUS) & E1000_STATUS_LU);
+    g_assert_true(mdic(f, E1000_MDIC_OP_READ, 1, E1000_PHY_STATUS, 0) & 0x04);
+    net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
+    g_assert_cmpuint(r32(f, E1000_RDH), ==, 1);
+    tx_legacy(f, BUF_GPA + 0x10000, (uint16_t)len, E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS, 0, 0);
+    tx_go(f);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 1);
+    /* The same state again is no change: no interrupt. */
+    g_assert_cmpint(net_backend_set_link(&f->fnb.nb, true), ==, 0);
+    g_assert_cmphex(r32(f, E1000_ICR) & E1000_ICR_LSC, ==, 0);
+}
+
 /* e1000_reset_hw() resets an 82540 through the I/O window. */
 static void test_io_window(struct fx *f, gconstpointer data)
 {
@@ -402,6 +439,7 @@ int main(int argc, char **argv)
     ADD("phy", test_phy);
     ADD("interrupts", test_interrupts);
     ADD("io-window", test_io_window);
+    ADD("link-change", test_link_change);
     ADD("tx-legacy", test_tx_legacy);
     ADD("tx-csum-offload", test_tx_csum_offload);
     ADD("tx-tso", test_tx_tso);

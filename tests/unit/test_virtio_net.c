@@ -245,17 +245,35 @@ static void test_tx_outside_ram(struct fx *f, gconstpointer data)
     g_assert_cmpuint(f->fnb.frames->len, ==, 0);
 }
 
+/* The cable pulled through the backend (the control socket's path): the
+ * driver gets a config interrupt and reads the status; nothing goes in or
+ * out until it is plugged back in. */
 static void test_link_down(struct fx *f, gconstpointer data)
 {
     post(f, 0, alloc(f, 2048), 2048, true);
-    virtio_net_set_link(f->net, false);
+    g_assert_cmpint(net_backend_set_link(&f->fnb.nb, false), ==, 0);
     g_assert_cmpuint(f->config_irqs, ==, 1);
+    struct virtio_net_config cfg;
+    f->vdev->ops->config_read(f->vdev, 0, &cfg, sizeof(cfg));
+    g_assert_cmpuint(le16toh(cfg.status) & VIRTIO_NET_S_LINK_UP, ==, 0);
     uint8_t frame[60] = { 0 };
     net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
     g_assert_cmpuint(used(f, 0)->idx, ==, 0);
-    virtio_net_set_link(f->net, true);
+    uint8_t tx[64];
+    size_t len = build_ipv4(tx, false, 8, 0);
+    struct virtio_net_hdr h = { 0 };
+    transmit(f, &h, tx, len);
+    g_assert_cmpuint(used(f, 1)->idx, ==, 1);    /* the driver gets its buffer back ... */
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0); /* ... but the frame went nowhere */
+
+    g_assert_cmpint(net_backend_set_link(&f->fnb.nb, true), ==, 0);
+    g_assert_cmpuint(f->config_irqs, ==, 2);
+    f->vdev->ops->config_read(f->vdev, 0, &cfg, sizeof(cfg));
+    g_assert_cmpuint(le16toh(cfg.status) & VIRTIO_NET_S_LINK_UP, ==, VIRTIO_NET_S_LINK_UP);
     net_backend_deliver(&f->fnb.nb, frame, sizeof(frame));
     g_assert_cmpuint(used(f, 0)->idx, ==, 1);
+    transmit(f, &h, tx, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 1);
 }
 
 static void test_config_parse(void)

@@ -35,15 +35,7 @@ wait_for_line serial.log "guest-vda=" 600
 grep -q "guest-vda=io-error" serial.log || fail "with on-error=report the guest's write did not fail"
 log "on-error=report: the guest saw an I/O error on the full disk"
 wait_for_line serial.log.err "pausing the guest" 300
-ctl() {
-    python3 - "$PWD/ctl.sock" "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rwb')
-for req in sys.argv[2:]:
-    f.write(req.encode() + b'\n'); f.flush()
-    print(f.readline().decode().strip())
-PY
-}
+ctl() { vmm_control "$PWD/ctl.sock" "$@"; }
 sleep 1
 ctl '{"execute":"status"}' | grep -q '"paused"' || fail "the VM is not paused after ENOSPC"
 log "on-error=pause: the VM paused ($(grep -m1 pausing serial.log.err))"

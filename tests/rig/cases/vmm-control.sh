@@ -16,15 +16,7 @@ vmm_start serial.log 300 --memory 256M --cpus 1 --kernel "$GUEST_KERNEL" --initr
     --append "console=ttyS0 quiet" --control "unix:$PWD/ctl.sock" --name rig-control
 wait_for_line serial.log "tick 3" 200
 
-ctl() {
-    python3 - "$PWD/ctl.sock" "$@" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rwb')
-for req in sys.argv[2:]:
-    f.write(req.encode() + b'\n'); f.flush()
-    print(f.readline().decode().strip())
-PY
-}
+ctl() { vmm_control "$PWD/ctl.sock" "$@"; }
 status=$(ctl '{"execute":"status"}')
 log "status: $status"
 echo "$status" | grep -q '"state" *: *"running"' || fail "status does not say running: $status"
