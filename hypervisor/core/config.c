@@ -92,7 +92,7 @@ static void print_help(void)
          "         | tap:IFNAME[,mac=..][,model=..] | none   the guest's NIC (default none;\n"
          "                         e1000 for guests without virtio drivers)\n"
          "  --audio pulse|wav:OUT.wav[,in=IN.wav]|none  sound backend (default: no sound card)\n"
-         "  --sound hda            the guest's sound card when --audio is given (default hda)\n"
+         "  --sound hda|virtio     the guest's sound card when --audio is given (default hda)\n"
          "  --shutdown-timeout S   seconds SIGTERM waits for ACPI power-off (default 30)\n"
          "Exit status: 0 guest powered off, 1 VM failed to start, 2 bad usage, 3 guest crashed.");
 }
@@ -302,9 +302,9 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
         return 0;
     }
     case OPT_SOUND:
-        if (strcmp(v, "hda"))
-            return usage_error("--sound: expected hda, got '%s'", v);
-        cfg->sound = SOUND_HDA;
+        if (strcmp(v, "hda") && strcmp(v, "virtio"))
+            return usage_error("--sound: expected hda or virtio, got '%s'", v);
+        cfg->sound = strcmp(v, "hda") ? SOUND_VIRTIO : SOUND_HDA;
         return 0;
     case OPT_DISPLAY: return parse_display(cfg, v);
     case OPT_SHUTDOWN_TIMEOUT: {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 struct event_handler {
@@ -152,6 +153,27 @@ static void reap_dead_handlers(struct event_loop *loop)
         }
     }
     pthread_mutex_unlock(&loop->lock);
+}
+
+int event_loop_add_timer(struct event_loop *loop, event_cb cb, void *opaque)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    int r = event_loop_add(loop, fd, EPOLLIN, cb, opaque);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+void event_loop_timer_periodic(int timerfd, unsigned period_ms)
+{
+    struct itimerspec its = { 0 };
+    its.it_value.tv_sec = its.it_interval.tv_sec = period_ms / 1000;
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(period_ms % 1000) * 1000000;
+    timerfd_settime(timerfd, 0, &its, NULL);
 }
 
 int event_loop_call(struct event_loop *loop, void (*fn)(void *opaque), void *opaque)

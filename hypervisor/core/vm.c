@@ -199,6 +199,8 @@ static int vm_setup_sound(struct vm *vm)
         free(err);
         return -EINVAL;
     }
+    if (vm->cfg->sound == SOUND_VIRTIO)
+        return virtio_snd_create(vm, vaudio);
     return hda_create(vm, vaudio);
 }
 

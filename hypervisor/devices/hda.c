@@ -18,8 +18,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,12 +176,8 @@ static void hda_immediate_command(struct hda *h)
 
 static void stream_timer(struct hda_stream *st, bool on)
 {
-    if (st->timerfd < 0)
-        return;
-    struct itimerspec its = { 0 };
-    if (on)
-        its.it_value.tv_nsec = its.it_interval.tv_nsec = HDA_TICK_MS * 1000000L;
-    timerfd_settime(st->timerfd, 0, &its, NULL);
+    if (st->timerfd >= 0)
+        event_loop_timer_periodic(st->timerfd, on ? HDA_TICK_MS : 0);
 }
 
 static void stream_stop(struct hda_stream *st)
@@ -503,12 +497,10 @@ struct hda *hda_new(const struct guest_mem *mem, struct vaudio *va, struct event
         st->h = h;
         st->n = n;
         st->timerfd = -1;
-        if (loop) {
-            st->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-            if (st->timerfd < 0 || event_loop_add(loop, st->timerfd, EPOLLIN, stream_tick_cb, st) < 0) {
-                hda_free(h);
-                return NULL;
-            }
+        if (loop && (st->timerfd = event_loop_add_timer(loop, stream_tick_cb, st)) < 0) {
+            st->timerfd = -1;
+            hda_free(h);
+            return NULL;
         }
     }
     hda_init_masks(h);

@@ -120,3 +120,6 @@ struct event_loop;
 int virtio_net_create(struct vm *vm, struct net_backend *nb, struct event_loop *loop, const uint8_t mac[6]);
 /* @backend may be NULL: guest output is then discarded and there is no input. */
 int virtio_console_create(struct vm *vm, struct chardev *backend);
+struct vaudio;
+/* virtio-snd on @va (NULL: silent). */
+int virtio_snd_create(struct vm *vm, struct vaudio *va);

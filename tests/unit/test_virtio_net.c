@@ -7,6 +7,7 @@
 #include "net/net_config.h"
 #include "net/net_offload.h"
 #include "net_frames.h"
+#include "fake_virtq.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -32,7 +33,7 @@ struct fx {
     struct virtio_net *net;
     struct virtio_device *vdev;
     unsigned irqs[2], config_irqs;
-    uint16_t ndesc[2];
+    struct fake_vq vq[2];
     uint64_t next_buf;
 };
 
@@ -40,9 +41,7 @@ static void count_irq(struct virtio_device *vdev, unsigned q) { ((struct fx *)vd
 static void count_cfg(struct virtio_device *vdev) { ((struct fx *)vdev->transport)->config_irqs++; }
 
 static uint64_t qbase(unsigned q) { return q == VIRTIO_NET_RXQ ? RXQ_GPA : TXQ_GPA; }
-static struct virtq_desc *descs(struct fx *f, unsigned q) { return (struct virtq_desc *)(f->ram + qbase(q)); }
-static struct virtq_avail *avail(struct fx *f, unsigned q) { return (struct virtq_avail *)(f->ram + qbase(q) + 0x1000); }
-static struct virtq_used *used(struct fx *f, unsigned q) { return (struct virtq_used *)(f->ram + qbase(q) + 0x2000); }
+static struct virtq_used *used(struct fx *f, unsigned q) { return fake_vq_used(&f->vq[q]); }
 
 static void fx_setup(struct fx *f, gconstpointer data)
 {
@@ -55,19 +54,11 @@ static void fx_setup(struct fx *f, gconstpointer data)
     f->vdev->transport = f;
     f->vdev->notify_queue = count_irq;
     f->vdev->notify_config = count_cfg;
-    f->vdev->driver_features = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
-                               (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |
-                               (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_STATUS);
-    f->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
-    for (unsigned q = 0; q < 2; q++) {
-        struct virtqueue *vq = &f->vdev->vqs[q];
-        vq->size = QSZ;
-        vq->desc_gpa = qbase(q);
-        vq->avail_gpa = qbase(q) + 0x1000;
-        vq->used_gpa = qbase(q) + 0x2000;
-        g_assert_cmpint(virtqueue_enable(vq, &f->mem), ==, 0);
-    }
+    fake_driver_ok(f->vdev, (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_CSUM) |
+                            (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+                            (1ULL << VIRTIO_NET_F_STATUS));
+    for (unsigned q = 0; q < 2; q++)
+        fake_vq_enable(&f->vq[q], f->vdev, &f->mem, q, qbase(q), QSZ);
     f->next_buf = BUF_GPA;
 }
 
@@ -81,11 +72,7 @@ static void fx_teardown(struct fx *f, gconstpointer data)
 /* Posts a one-descriptor buffer on queue q; returns its guest address. */
 static uint64_t post(struct fx *f, unsigned q, uint64_t gpa, uint32_t len, bool writable)
 {
-    uint16_t d = f->ndesc[q]++ % QSZ;
-    descs(f, q)[d] = (struct virtq_desc){ .addr = gpa, .len = len, .flags = writable ? VIRTQ_DESC_F_WRITE : 0 };
-    struct virtq_avail *a = avail(f, q);
-    a->ring[a->idx % QSZ] = d;
-    a->idx++;
+    fake_vq_offer(&f->vq[q], &(struct fake_seg){ gpa, len, writable }, 1);
     return gpa;
 }
 
@@ -104,12 +91,8 @@ static void transmit(struct fx *f, const struct virtio_net_hdr *h, const uint8_t
     uint64_t hg = alloc(f, sizeof(*h)), fg = alloc(f, len);
     memcpy(f->ram + hg, h, sizeof(*h));
     memcpy(f->ram + fg, frame, len);
-    uint16_t d = f->ndesc[1]++ % QSZ, d2 = f->ndesc[1]++ % QSZ;
-    descs(f, 1)[d] = (struct virtq_desc){ .addr = hg, .len = sizeof(*h), .flags = VIRTQ_DESC_F_NEXT, .next = d2 };
-    descs(f, 1)[d2] = (struct virtq_desc){ .addr = fg, .len = (uint32_t)len };
-    struct virtq_avail *a = avail(f, 1);
-    a->ring[a->idx % QSZ] = d;
-    a->idx++;
+    struct fake_seg segs[] = { { hg, sizeof(*h), false }, { fg, (uint32_t)len, false } };
+    fake_vq_offer(&f->vq[1], segs, 2);
     f->vdev->ops->queue_notify(f->vdev, VIRTIO_NET_TXQ);
 }
 
@@ -237,9 +220,7 @@ static void test_rx_hostile(struct fx *f, gconstpointer data)
 
 static void test_tx_outside_ram(struct fx *f, gconstpointer data)
 {
-    descs(f, 1)[0] = (struct virtq_desc){ .addr = RAM_SIZE - 8, .len = 4096 };
-    struct virtq_avail *a = avail(f, 1);
-    a->ring[a->idx++ % QSZ] = 0;
+    fake_vq_offer(&f->vq[1], &(struct fake_seg){ RAM_SIZE - 8, 4096, false }, 1);
     f->vdev->ops->queue_notify(f->vdev, VIRTIO_NET_TXQ);
     g_assert_true(f->vdev->status & VIRTIO_STATUS_NEEDS_RESET);
     g_assert_cmpuint(f->fnb.frames->len, ==, 0);
