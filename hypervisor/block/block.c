@@ -133,6 +133,7 @@ static int open_one(const char *path, const struct block_open_opts *opts, struct
     }
     b->fd = fd;
     b->readonly = opts->readonly;
+    b->defer_repair = opts->defer_repair;
     for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
         if (drivers[i]->format == fmt)
             b->drv = drivers[i];

@@ -25,6 +25,10 @@ struct block_open_opts {
     bool readonly;
     bool no_lock;                    /* skip the OFD lock (domus-img info -U style) */
     bool no_backing;                 /* open the top image alone */
+    /* A writable qcow2 image left dirty (lazy refcounts) or marked corrupt
+     * is opened as it is, for block_check_fix() to repair; without this a
+     * dirty image is repaired while it is opened and a corrupt one refused. */
+    bool defer_repair;
 };
 
 int block_open(const char *path, const struct block_open_opts *opts, struct block **out, char **error);
@@ -108,14 +112,21 @@ int block_snapshot_create(struct block *b, const char *name, char **error);
 int block_snapshot_apply(struct block *b, const char *name, char **error);
 int block_snapshot_delete(struct block *b, const char *name, char **error);
 
-/* Consistency check of the top image's metadata; @repair fixes leaks (and
- * refcounts found too low, and stale COPIED flags). */
+/* Consistency check of the top image's metadata. The work is bounded by
+ * the file's size and its tables, whatever the header claims. */
 struct block_check_result {
     uint64_t leaks, corruptions;
     uint64_t leaks_fixed, corruptions_fixed;
     uint64_t allocated_clusters, total_clusters;
     char first_error[256];
+    bool was_dirty;                  /* left open with lazy refcounts (flag cleared by a full repair) */
 };
+/* What a repair may change, as qemu-img check -r leaks / -r all. */
+#define BLOCK_FIX_LEAKS  1u          /* refcounts above the references */
+#define BLOCK_FIX_ERRORS 2u          /* refcounts below them, stale COPIED flags, dirty/corrupt flags */
+#define BLOCK_FIX_ALL    (BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS)
+int block_check_fix(struct block *b, unsigned fix, struct block_check_result *res, char **error);
+/* block_check_fix() with nothing (@repair false) or everything to fix. */
 int block_check(struct block *b, bool repair, struct block_check_result *res, char **error);
 
 /* Rewrites the backing file name/format in the header (no data is moved:

@@ -28,6 +28,7 @@ struct block {
     int fd;
     char *path;
     bool readonly;
+    bool defer_repair;               /* block_open_opts.defer_repair */
     uint64_t length;                 /* virtual size */
     struct block *backing;
     void *opaque;                    /* the driver's state */
@@ -46,6 +47,10 @@ int block_file_preadv(int fd, const struct iovec *iov, int niov, uint64_t off, u
 int block_file_pwritev(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
 /* One preadv2(RWF_NOWAIT): 0 when all of it came from the page cache, else -EAGAIN. */
 int block_file_preadv_nowait(int fd, const struct iovec *iov, int niov, uint64_t off, uint64_t len);
+
+/* Room for @want elements of @elem bytes in the array *(void **)@pp whose
+ * capacity is *@cap (grown by doubling). 0 or -ENOMEM. */
+int block_reserve(void *pp, size_t *cap, size_t want, size_t elem);
 
 /* iovec helpers: the part [skip, skip+len) of an iovec array as a new
  * malloc'ed array (freed by the caller), and copies to/from buffers. */

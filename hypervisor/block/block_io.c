@@ -185,3 +185,18 @@ int block_read_backing_nowait(struct block *b, const struct iovec *iov, int niov
 {
     return read_backing(b, iov, niov, skip, off, len, true);
 }
+
+int block_reserve(void *pp, size_t *cap, size_t want, size_t elem)
+{
+    if (want <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 32;
+    if (n < want)
+        n = want;
+    void *p = realloc(*(void **)pp, n * elem);
+    if (!p)
+        return -ENOMEM;
+    *(void **)pp = p;
+    *cap = n;
+    return 0;
+}

@@ -21,6 +21,12 @@ int qcow2_check_offset(const struct qcow2 *s, uint64_t off, const char *what)
     return (off & (s->cluster_size - 1)) || off > QCOW2_MAX_SIZE ? -EIO : 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
     return alen && blen && a < b + blen && b < a + alen;
@@ -93,10 +99,9 @@ static int parse_header(struct qcow2 *s, const uint8_t *h, uint64_t flen, char *
     if (s->compression > QCOW2_COMPRESSION_ZSTD ||
         (s->compression && !(s->incompat & QCOW2_INCOMPAT_COMPRESSION)))
         return block_err(error, -ENOTSUP, "unsupported compression type %u", s->compression);
-    if (!s->b->readonly && (s->incompat & QCOW2_INCOMPAT_CORRUPT))
-        return block_err(error, -EIO, "image is marked corrupt; it can only be opened read-only");
-    if (!s->b->readonly && (s->incompat & QCOW2_INCOMPAT_DIRTY))
-        return block_err(error, -EIO, "image was not closed cleanly with lazy refcounts; run qemu-img check -r all on it first");
+    if (!s->b->readonly && !s->b->defer_repair && (s->incompat & QCOW2_INCOMPAT_CORRUPT))
+        return block_err(error, -EIO, "image is marked corrupt; it can only be opened read-only "
+                         "(domus-img check -r all may repair it)");
     s->refcount_bits = 1u << s->refcount_order;
     s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX : (1ULL << s->refcount_bits) - 1;
     s->refblock_entries = s->cluster_size * 8 / s->refcount_bits;
@@ -135,7 +140,31 @@ static int parse_header(struct qcow2 *s, const uint8_t *h, uint64_t flen, char *
     return parse_extensions(s, h, s->header_length, ext_end, error);
 }
 
-static int load_tables(struct qcow2 *s, char **error)
+/* Refcount blocks lie inside the file and each is named once: a hostile
+ * table cannot make one block count for many ranges. */
+static int check_refblocks(struct qcow2 *s, uint64_t flen, char **error)
+{
+    uint64_t *offs = malloc(s->reftable_size * 8), n = 0;
+    if (!offs)
+        return -ENOMEM;
+    int r = 0;
+    for (uint64_t i = 0; i < s->reftable_size && !r; i++) {
+        uint64_t off = s->reftable[i] & QCOW2_REFT_OFFSET_MASK;
+        if (off >= flen)
+            r = block_err(error, -EINVAL, "refcount block %llu lies past the end of the file", (unsigned long long)i);
+        else if (off)
+            offs[n++] = off;
+    }
+    qsort(offs, n, 8, cmp_u64);
+    for (uint64_t i = 1; i < n && !r; i++)
+        if (offs[i] == offs[i - 1])
+            r = block_err(error, -EINVAL, "two refcount table entries name the block at 0x%llx",
+                          (unsigned long long)offs[i]);
+    free(offs);
+    return r;
+}
+
+static int load_tables(struct qcow2 *s, uint64_t flen, char **error)
 {
     s->l1 = calloc(s->l1_size ? s->l1_size : 1, 8);
     s->reftable_size = (uint64_t)s->reftable_clusters * s->cluster_size / 8;
@@ -151,6 +180,8 @@ static int load_tables(struct qcow2 *s, char **error)
         s->l1[i] = be64toh(s->l1[i]);
         if ((s->l1[i] & QCOW2_L1E_RESERVED) || qcow2_check_offset(s, s->l1[i] & QCOW2_OFFSET_MASK, "L2"))
             return block_err(error, -EINVAL, "invalid L1 entry %u", i);
+        if ((s->l1[i] & QCOW2_OFFSET_MASK) >= flen)
+            return block_err(error, -EINVAL, "L1 entry %u points past the end of the file", i);
     }
     for (uint64_t i = 0; i < s->reftable_size; i++) {
         s->reftable[i] = be64toh(s->reftable[i]);
@@ -158,7 +189,7 @@ static int load_tables(struct qcow2 *s, char **error)
             (s->reftable[i] & ~QCOW2_REFT_OFFSET_MASK))
             return block_err(error, -EINVAL, "invalid refcount table entry %llu", (unsigned long long)i);
     }
-    return 0;
+    return check_refblocks(s, flen, error);
 }
 
 static void qcow2_close(struct block *b)
@@ -184,6 +215,19 @@ static void qcow2_close(struct block *b)
     b->opaque = NULL;
 }
 
+/* Left open with lazy refcounts: the refcounts are rebuilt from the tables
+ * before anything is written, as QEMU does when it opens such an image. */
+static int repair_dirty(struct qcow2 *s, char **error)
+{
+    struct block_check_result res = { 0 };
+    int r = qcow2_check_locked(s, BLOCK_FIX_ALL, &res);
+    if (r < 0)
+        return block_err(error, r, "image was not closed cleanly and its repair failed: %s", strerror(-r));
+    if (s->incompat & QCOW2_INCOMPAT_DIRTY)
+        return block_err(error, -EIO, "image was not closed cleanly and cannot be repaired (%s)", res.first_error);
+    return 0;
+}
+
 static int qcow2_open(struct block *b, char **error)
 {
     struct qcow2 *s = calloc(1, sizeof(*s));
@@ -206,13 +250,20 @@ static int qcow2_open(struct block *b, char **error)
         r = -ENOMEM;
     if (!r)
         r = block_file_pread(b->fd, h, 1u << bits, 0);
+    s->file_end = flen < 0 ? 0 : (uint64_t)flen;
     if (!r)
-        r = parse_header(s, h, flen < 0 ? 0 : (uint64_t)flen, error);
+        r = parse_header(s, h, s->file_end, error);
     free(h);
     if (!r)
-        r = load_tables(s, error);
+        r = load_tables(s, s->file_end, error);
     if (!r)
         r = qcow2_read_snapshots(s, error);
+    if (!r) {
+        qcow2_cache_init(&s->l2_cache, s->cluster_size, (unsigned)(L2_CACHE_BYTES / s->cluster_size));
+        qcow2_cache_init(&s->rb_cache, s->cluster_size, (unsigned)(RB_CACHE_BYTES / s->cluster_size));
+    }
+    if (!r && !b->readonly && !b->defer_repair && (s->incompat & QCOW2_INCOMPAT_DIRTY))
+        r = repair_dirty(s, error);
     if (!r && !b->readonly && s->autoclear) {
         /* Bitmaps and the like we do not keep up to date become invalid. */
         uint64_t zero = 0;
@@ -223,8 +274,6 @@ static int qcow2_open(struct block *b, char **error)
         qcow2_close(b);
         return r;
     }
-    qcow2_cache_init(&s->l2_cache, s->cluster_size, (unsigned)(L2_CACHE_BYTES / s->cluster_size));
-    qcow2_cache_init(&s->rb_cache, s->cluster_size, (unsigned)(RB_CACHE_BYTES / s->cluster_size));
     return 0;
 }
 

@@ -120,6 +120,14 @@ struct qcow2 {
 
     uint64_t *inflight;              /* guest clusters being allocated (data write outside the lock) */
     size_t ninflight, inflight_cap;
+
+    /* Where the file ends as far as our metadata goes (the size at open,
+     * raised by allocations): a hostile entry beyond it is never written
+     * in place, so it cannot blow the file up. */
+    uint64_t file_end;
+
+    uint64_t comp_next;              /* compressed writes: next free byte in comp_cluster, 0: none */
+    uint64_t comp_cluster;           /* host offset of the cluster being filled */
 };
 
 static inline struct qcow2 *qcow2_state(struct block *b) { return b->opaque; }
@@ -183,3 +191,9 @@ void qcow2_free_snapshots(struct qcow2 *s);
  * exactly where the refcount is 1. */
 int qcow2_tree_refcount(struct qcow2 *s, const uint64_t *l1, uint32_t l1_size, int delta);
 int qcow2_fix_copied_flags(struct qcow2 *s);
+
+/* qcow2_check.c (lock held): the consistency check; @fix is BLOCK_FIX_*. */
+int qcow2_check_locked(struct qcow2 *s, unsigned fix, struct block_check_result *res);
+
+/* qcow2_write.c */
+void qcow2_wait_inflight(struct qcow2 *s, uint64_t gc, uint64_t n);

@@ -108,6 +108,8 @@ static int grow_reftable(struct qcow2 *s, uint64_t need)
     s->reftable_size = new_size;
     s->reftable_offset = (x + k) * C;
     s->reftable_clusters = (uint32_t)tclusters;
+    if ((x + k + tclusters) * C > s->file_end)
+        s->file_end = (x + k + tclusters) * C;
     return qcow2_update_refcount(s, old_off, old_clusters, -1);
 }
 
@@ -141,6 +143,8 @@ static int ensure_refblock(struct qcow2 *s, uint64_t ti, bool *created)
     s->reftable[ti] = off;
     s->reftable_dirty = true;
     *created = true;
+    if (off + s->cluster_size > s->file_end)
+        s->file_end = off + s->cluster_size;
     return 0;
 }
 
@@ -168,6 +172,8 @@ int qcow2_update_refcount(struct qcow2 *s, uint64_t offset, uint64_t n, int64_t 
         qcow2_cache_mark_dirty(&s->rb_cache, rboff);
         if (rc == 0 && c < s->free_hint)
             s->free_hint = c;
+        if (rc == 0 && s->comp_next && c == s->comp_cluster >> s->cluster_bits)
+            s->comp_next = 0;        /* the cluster being filled with compressed data is gone */
     }
     return 0;
 }
@@ -205,20 +211,16 @@ int64_t qcow2_alloc_clusters(struct qcow2 *s, uint64_t n)
         if (r < 0)
             return r;
         s->free_hint = first_free == start ? start + n : first_free;
+        if ((start + n) << s->cluster_bits > s->file_end)
+            s->file_end = (start + n) << s->cluster_bits;
         return (int64_t)(start << s->cluster_bits);
     }
 }
 
 int qcow2_free_later(struct qcow2 *s, uint64_t offset, uint64_t n)
 {
-    if (s->npending + n > s->pending_cap) {
-        size_t cap = (s->pending_cap + n) * 2;
-        uint64_t *p = realloc(s->pending_free, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        s->pending_free = p;
-        s->pending_cap = cap;
-    }
+    if (block_reserve(&s->pending_free, &s->pending_cap, s->npending + n, sizeof(*s->pending_free)) < 0)
+        return -ENOMEM;
     for (uint64_t i = 0; i < n; i++)
         s->pending_free[s->npending++] = (offset >> s->cluster_bits) + i;
     return 0;
@@ -291,6 +293,10 @@ static int apply_pending_frees(struct qcow2 *s)
     int r = 0;
     for (size_t i = 0; i < s->npending && !r; i++) {
         uint64_t c = s->pending_free[i], rc;
+        /* A reference nothing counted (a corrupt entry we replaced) stays
+         * at zero; check reports such images. */
+        if ((r = qcow2_get_refcount(s, c, &rc)) < 0 || rc == 0)
+            continue;
         r = qcow2_update_refcount(s, c << s->cluster_bits, 1, -1);
         if (!r && !qcow2_get_refcount(s, c, &rc) && rc == 0) {
             qcow2_cache_drop(&s->l2_cache, c << s->cluster_bits);

@@ -31,10 +31,15 @@ int qcow2_read_snapshots(struct qcow2 *s, char **error)
     s->snaps = calloc(s->nb_snapshots, sizeof(*s->snaps));
     if (!s->snaps)
         return -ENOMEM;
-    uint64_t off = s->snapshots_offset;
+    /* Every table lies inside the file, and the snapshots' L1 tables
+     * together are no bigger than it: QEMU writes each one, so a header
+     * claiming more is hostile (and would make a check walk forever). */
+    uint64_t off = s->snapshots_offset, flen = s->file_end, l1_total = 0;
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         uint8_t h[SN_HEADER];
         struct qcow2_snapshot *sn = &s->snaps[i];
+        if (off + SN_HEADER > flen)
+            return block_err(error, -EINVAL, "snapshot table runs past the end of the file");
         int r = block_file_pread(s->fd, h, sizeof(h), off);
         if (r < 0)
             return r;
@@ -49,6 +54,11 @@ int qcow2_read_snapshots(struct qcow2 *s, char **error)
         if (sn->extra_size > SN_MAX_EXTRA || qcow2_check_offset(s, sn->l1_offset, "snapshot L1") ||
             (uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES)
             return block_err(error, -EINVAL, "invalid snapshot table entry %u", i);
+        l1_total += (uint64_t)sn->l1_size * 8;
+        if (sn->l1_offset + (uint64_t)sn->l1_size * 8 > flen + s->cluster_size)
+            return block_err(error, -EINVAL, "snapshot %u's L1 table lies past the end of the file", i);
+        if (l1_total > flen)
+            return block_err(error, -EINVAL, "the snapshots' L1 tables add up to more than the file holds");
         off += SN_HEADER;
         sn->extra = malloc(sn->extra_size + 1);
         sn->id = calloc(1, idlen + 1u);
@@ -69,6 +79,8 @@ int qcow2_read_snapshots(struct qcow2 *s, char **error)
         if (off - s->snapshots_offset > SN_MAX_TABLE)
             return block_err(error, -EINVAL, "snapshot table is absurdly large");
     }
+    if (off > flen + 8)
+        return block_err(error, -EINVAL, "snapshot table runs past the end of the file");
     s->snapshots_size = off - s->snapshots_offset;
     return 0;
 }

@@ -26,7 +26,7 @@ static bool inflight_overlaps(const struct qcow2 *s, uint64_t gc, uint64_t n)
     return false;
 }
 
-static void wait_inflight(struct qcow2 *s, uint64_t gc, uint64_t n)
+void qcow2_wait_inflight(struct qcow2 *s, uint64_t gc, uint64_t n)
 {
     while (inflight_overlaps(s, gc, n))
         pthread_cond_wait(&s->alloc_done, &s->lock);
@@ -34,14 +34,8 @@ static void wait_inflight(struct qcow2 *s, uint64_t gc, uint64_t n)
 
 static int inflight_add(struct qcow2 *s, uint64_t gc, uint64_t n)
 {
-    if (s->ninflight + 2 > s->inflight_cap) {
-        size_t cap = s->inflight_cap ? s->inflight_cap * 2 : 32;
-        uint64_t *p = realloc(s->inflight, cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        s->inflight = p;
-        s->inflight_cap = cap;
-    }
+    if (block_reserve(&s->inflight, &s->inflight_cap, s->ninflight + 2, sizeof(*s->inflight)) < 0)
+        return -ENOMEM;
     s->inflight[s->ninflight++] = gc;
     s->inflight[s->ninflight++] = n;
     return 0;
@@ -71,11 +65,11 @@ static int op_done(struct qcow2 *s)
     return r;
 }
 
-/* A guest write must never land on the image's own tables, whatever a
- * hostile L2 entry says. */
+/* A guest write must never land on the image's own tables, nor far past
+ * the end of the file, whatever a hostile L2 entry says. */
 static bool data_offset_ok(const struct qcow2 *s, uint64_t host)
 {
-    if (host < s->cluster_size)
+    if (host < s->cluster_size || host >= s->file_end)
         return false;
     if (host < s->l1_offset + (uint64_t)s->l1_size * 8 && s->l1_offset < host + s->cluster_size)
         return false;
@@ -216,7 +210,7 @@ int qcow2_pwritev(struct block *b, const struct iovec *iov, int niov, uint64_t o
         uint64_t l2left = s->l2_entries - gc % s->l2_entries;
         uint64_t n = len - pos < l2left * C - in ? len - pos : l2left * C - in;
         uint64_t nclusters = (in + n + C - 1) / C;
-        wait_inflight(s, gc, 1);
+        qcow2_wait_inflight(s, gc, 1);
         uint64_t e;
         uint8_t *t;
         if ((r = l2_entry(s, gc, &e, &t)) < 0)
@@ -284,7 +278,7 @@ static int zero_clusters(struct block *b, uint64_t gc, uint64_t n, bool discard)
         uint64_t want = b->backing ? QCOW2_OFLAG_ZERO : 0;
         if (b->backing && s->version < 3)
             return discard ? 0 : -ENOTSUP;
-        wait_inflight(s, c, 1);
+        qcow2_wait_inflight(s, c, 1);
         uint64_t e, idx;
         uint8_t *t;
         if ((r = l2_entry(s, c, &e, &t)) < 0)

@@ -23,7 +23,9 @@ qemu-img snapshot -c s1 b
 head -c 256k /dev/urandom > r && qemu-img convert -c -O qcow2 r c && rm r
 qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4k d 1M && qemu-io -c 'write 0 8k' d >/dev/null
 cd "$work"
-mkdir -p corpus; if ./fuzz -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -timeout=30 corpus seeds \
+# Inputs that once crashed or hung are replayed first (tests/block/fuzz-corpus).
+cp "$src"/tests/block/fuzz-corpus/* seeds/
+mkdir -p corpus; if ./fuzz -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -timeout=10 corpus seeds \
         >fuzz.log 2>&1 || { mkdir -p corpus; false; }; then
     echo "ok 1 - $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' fuzz.log | tail -1) without a crash, hang or leak"
     echo "1..1"; exit 0

@@ -1,6 +1,7 @@
 /* libFuzzer target: an arbitrary file opened as a qcow2 image (header,
  * extensions, L1/L2 tables, refcounts, snapshots), then read, written,
- * discarded and checked. Anything goes except a crash, a hang or a leak. */
+ * discarded, checked and repaired. Anything goes except a crash, a hang
+ * (an input taking over 10 s) or a leak. */
 #include "block/block.h"
 
 #include <stdio.h>
@@ -40,6 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct block_check_result res;
         char *cerr = NULL;
         block_check(b, false, &res, &cerr);
+        free(cerr);
+        cerr = NULL;
+        block_check_fix(b, BLOCK_FIX_ALL, &res, &cerr);   /* repairs must be as careful */
         free(cerr);
         block_close(b);
     }

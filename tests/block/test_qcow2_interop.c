@@ -295,20 +295,27 @@ static void test_malformed(void)
 {
     const char *img = getenv("DOMUS_IMG");
     g_assert_cmpint(sh("'%s' create -f qcow2 good.qcow2 1G", img), ==, 0);
-    g_assert_cmpint(sh("cp good.qcow2 bits.qcow2 && cp good.qcow2 size.qcow2 && cp good.qcow2 overlap.qcow2 && "
-                       "cp good.qcow2 l1.qcow2 && cp good.qcow2 ver.qcow2 && cp good.qcow2 enc.qcow2"), ==, 0);
-    poke("bits.qcow2", 20, "\\x00\\x00\\x00\\x1f");
-    expect_refused("bits.qcow2", "invalid cluster size");
-    poke("size.qcow2", 24, "\\x7f\\xff\\xff\\xff\\xff\\xff\\xff\\xff");
-    expect_refused("size.qcow2", "absurd");
-    poke("overlap.qcow2", 48, "\\x00\\x00\\x00\\x00\\x00\\x03\\x00\\x00");   /* reftable onto L1 */
-    expect_refused("overlap.qcow2", "overlap");
-    poke("l1.qcow2", 36, "\\x10\\x00\\x00\\x00");
-    expect_refused("l1.qcow2", "L1 table");
-    poke("ver.qcow2", 4, "\\x00\\x00\\x00\\x07");
-    expect_refused("ver.qcow2", "version 7");
-    poke("enc.qcow2", 32, "\\x00\\x00\\x00\\x01");
-    expect_refused("enc.qcow2", "encrypted");
+    /* One field each; the last ones would make a check or a write run away with the file. */
+    static const struct { const char *name; long off; const char *bytes, *why; } bad[] = {
+        { "bits", 20, "\\x00\\x00\\x00\\x1f", "invalid cluster size" },
+        { "size", 24, "\\x7f\\xff\\xff\\xff\\xff\\xff\\xff\\xff", "absurd" },
+        { "overlap", 48, "\\x00\\x00\\x00\\x00\\x00\\x03\\x00\\x00", "overlap" },   /* reftable onto L1 */
+        { "l1", 36, "\\x10\\x00\\x00\\x00", "L1 table" },
+        { "ver", 4, "\\x00\\x00\\x00\\x07", "version 7" },
+        { "enc", 32, "\\x00\\x00\\x00\\x01", "encrypted" },
+        { "l1eof", 0x30000, "\\x80\\x00\\x00\\x01\\x00\\x00\\x00\\x00", "L1 entry 0 points past the end of the file" },
+        { "rbdup", 0x10008, "\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x00", "two refcount table entries name the block at 0x20000" },
+        { "rbeof", 0x10008, "\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x00", "refcount block 1 lies past the end of the file" },
+        { "snaps", 60, "\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x03\\x00\\x00",
+          "snapshot table runs past the end of the file" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        char *name = g_strdup_printf("%s.qcow2", bad[i].name);
+        g_assert_cmpint(sh("cp good.qcow2 %s", name), ==, 0);
+        poke(name, bad[i].off, bad[i].bytes);
+        expect_refused(name, bad[i].why);
+        g_free(name);
+    }
     /* A backing chain that loops: a -> b -> a. */
     g_assert_cmpint(sh("qemu-img create -q -f qcow2 loop-a.qcow2 1M && qemu-img create -q -f qcow2 -b loop-a.qcow2 -F qcow2 loop-b.qcow2 && "
                        "qemu-img rebase -u -b loop-b.qcow2 -F qcow2 loop-a.qcow2"), ==, 0);

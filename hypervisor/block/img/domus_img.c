@@ -253,27 +253,34 @@ static int cmd_info(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-    bool repair = false;
+    unsigned fix = 0;
     int c;
     while ((c = getopt(argc, argv, "r:")) != -1) {
-        if (c == 'r' && (!strcmp(optarg, "leaks") || !strcmp(optarg, "all")))
-            repair = true;
+        if (c == 'r' && !strcmp(optarg, "leaks"))
+            fix = BLOCK_FIX_LEAKS;
+        else if (c == 'r' && !strcmp(optarg, "all"))
+            fix = BLOCK_FIX_ALL;
         else
             return img_usage("check: unknown option '%s' (expected -r leaks|all)", argv[optind - 1]);
     }
     if (optind != argc - 1)
         return img_usage("check: expected one FILE");
+    /* A repair sees the image as it was left (dirty, marked corrupt). */
+    struct block_open_opts o = { .readonly = !fix, .defer_repair = true, .no_backing = true };
     struct block *b;
-    int r = img_open(argv[optind], NULL, !repair, false, &b);
-    if (r)
-        return r;
-    struct block_check_result res;
     char *err = NULL;
-    r = block_check(b, repair, &res, &err);
+    int r = block_open(argv[optind], &o, &b, &err);
+    if (r < 0)
+        return img_fail(err, r);
+    struct block_check_result res;
+    r = block_check_fix(b, fix, &res, &err);
     block_close(b);
     if (r < 0)
         return img_fail(err, r);
     uint64_t corrupt = res.corruptions - res.corruptions_fixed, leaks = res.leaks - res.leaks_fixed;
+    if (res.was_dirty)
+        printf("The image was not closed cleanly (lazy refcounts)%s.\n",
+               fix & BLOCK_FIX_ERRORS && !corrupt ? "; it is marked clean now" : "");
     if (res.leaks_fixed || res.corruptions_fixed)
         printf("Repaired %" PRIu64 " leaked clusters and %" PRIu64 " errors.\n", res.leaks_fixed, res.corruptions_fixed);
     if (corrupt)
