@@ -79,6 +79,9 @@ static void print_help(void)
          "  --disk FILE[,readonly][,serial=ID][,format=raw|qcow2][,on-error=report|pause]\n"
          "                         disk image on virtio-blk (repeatable; format probed if not given;\n"
          "                         on-error=pause stops the guest on a full disk until 'resume')\n"
+         "                         ,bus=ahci puts it on the AHCI (SATA) controller instead of virtio\n"
+         "  --cdrom FILE|none      CD/DVD drive on AHCI with an ISO image, or empty (repeatable;\n"
+         "                         AHCI ports: bus=ahci disks in order, then CD drives in order)\n"
          "  --serial stdio|pty|unix:PATH|file:PATH|none   COM1 backend (default stdio)\n"
          "  --console stdio|pty|unix:PATH|file:PATH|none  virtio-console backend (default none)\n"
          "  --control unix:PATH    JSON control socket\n"
@@ -116,6 +119,25 @@ static int parse_chardev(const char *opt, const char *v, enum serial_kind *kind,
     return 0;
 }
 
+static unsigned ahci_drives(const struct vm_config *cfg)
+{
+    unsigned n = cfg->ncdroms;
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        n += cfg->disks[i].bus == DISK_BUS_AHCI;
+    return n;
+}
+
+/* --cdrom FILE | none: a CD drive with an ISO in it, or an empty one. */
+static int parse_cdrom(struct vm_config *cfg, const char *v)
+{
+    if (!*v)
+        return usage_error("--cdrom: expected an ISO file or none");
+    if (ahci_drives(cfg) >= VM_MAX_AHCI)
+        return usage_error("--cdrom: at most %d AHCI drives (disks with bus=ahci plus CD drives)", VM_MAX_AHCI);
+    cfg->cdroms[cfg->ncdroms++] = strcmp(v, "none") ? g_strdup(v) : NULL;
+    return 0;
+}
+
 static int parse_disk(struct vm_config *cfg, const char *v)
 {
     if (cfg->ndisks >= VM_MAX_DISKS)
@@ -138,14 +160,23 @@ static int parse_disk(struct vm_config *cfg, const char *v)
             d->format = !strcmp(parts[i], "format=raw") ? BLOCK_FMT_RAW : BLOCK_FMT_QCOW2;
         else if (!strcmp(parts[i], "on-error=report") || !strcmp(parts[i], "on-error=pause"))
             d->pause_on_error = !strcmp(parts[i], "on-error=pause");
+        else if (!strcmp(parts[i], "bus=virtio") || !strcmp(parts[i], "bus=ahci"))
+            d->bus = !strcmp(parts[i], "bus=ahci") ? DISK_BUS_AHCI : DISK_BUS_VIRTIO;
         else {
             ret = usage_error("--disk: unknown option '%s' (expected readonly, serial=ID of at most 20 characters, "
-                              "format=raw|qcow2 or on-error=report|pause)", parts[i]);
+                              "format=raw|qcow2, on-error=report|pause or bus=virtio|ahci)", parts[i]);
             g_free(d->path);
             g_free(d->serial);
             memset(d, 0, sizeof(*d));
             goto out;
         }
+    }
+    if (d->bus == DISK_BUS_AHCI && ahci_drives(cfg) >= VM_MAX_AHCI) {
+        ret = usage_error("--disk: at most %d AHCI drives (disks with bus=ahci plus CD drives)", VM_MAX_AHCI);
+        g_free(d->path);
+        g_free(d->serial);
+        memset(d, 0, sizeof(*d));
+        goto out;
     }
     cfg->ndisks++;
 out:
@@ -230,7 +261,7 @@ static int parse_display(struct vm_config *cfg, const char *v)
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
-       OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY };
+       OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -251,6 +282,7 @@ static const struct option long_opts[] = {
     { "audio", required_argument, NULL, OPT_AUDIO },
     { "sound", required_argument, NULL, OPT_SOUND },
     { "display", required_argument, NULL, OPT_DISPLAY },
+    { "cdrom", required_argument, NULL, OPT_CDROM },
     { 0 },
 };
 
@@ -279,6 +311,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
     case OPT_APPEND: g_free(cfg->append); cfg->append = g_strdup(v); return 0;
     case OPT_NAME: g_free(cfg->name); cfg->name = g_strdup(v); return 0;
     case OPT_DISK: return parse_disk(cfg, v);
+    case OPT_CDROM: return parse_cdrom(cfg, v);
     case OPT_SERIAL: return parse_chardev(name, v, &cfg->serial, &cfg->serial_path);
     case OPT_CONSOLE: return parse_chardev(name, v, &cfg->console_kind, &cfg->console_path);
     case OPT_CONTROL:
@@ -344,7 +377,7 @@ static int load_config_file(struct vm_config *cfg, const char *path)
         }
         gsize n;
         g_auto(GStrv) vals = g_key_file_get_string_list(kf, "vm", keys[i], &n, NULL);
-        if (o->val != OPT_DISK && o->val != OPT_DISPLAY && n != 1)
+        if (o->val != OPT_DISK && o->val != OPT_DISPLAY && o->val != OPT_CDROM && n != 1)
             return usage_error("--config %s: key '%s' takes one value", path, keys[i]);
         for (gsize j = 0; j < n; j++) {
             int r = apply_option(cfg, o->val, o->name, vals[j]);
@@ -414,5 +447,7 @@ void vm_config_free(struct vm_config *cfg)
         g_free(cfg->disks[i].path);
         g_free(cfg->disks[i].serial);
     }
+    for (unsigned i = 0; i < cfg->ncdroms; i++)
+        g_free(cfg->cdroms[i]);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -7,6 +7,9 @@
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_DISKS 16
+#define VM_MAX_AHCI 6                /* AHCI ports: disks with bus=ahci plus CD drives */
+
+enum disk_bus { DISK_BUS_VIRTIO = 0, DISK_BUS_AHCI };
 
 enum serial_kind { SERIAL_NONE, SERIAL_STDIO, SERIAL_PTY, SERIAL_UNIX, SERIAL_FILE };
 
@@ -16,6 +19,7 @@ struct disk_config {
     char *serial;                    /* virtio-blk serial ID (<= 20 bytes) */
     int format;                      /* enum block_format: 0 probes */
     bool pause_on_error;             /* on-error=pause: ENOSPC/EIO pause the VM */
+    enum disk_bus bus;               /* bus=virtio (default) | ahci */
 };
 
 #define VM_MAX_DISPLAYS 8
@@ -39,6 +43,8 @@ struct vm_config {
     char *kernel, *initrd, *append;
     struct disk_config disks[VM_MAX_DISKS];
     unsigned ndisks;
+    char *cdroms[VM_MAX_AHCI];       /* --cdrom: ISO paths on AHCI, NULL = empty drive */
+    unsigned ncdroms;
     enum serial_kind serial;
     char *serial_path;               /* unix: socket path, file: output path */
     enum serial_kind console_kind;   /* virtio-console backend (--console) */

@@ -5,6 +5,7 @@
 #include "platform.h"
 #include "vcpu.h"
 #include "acpi/acpi.h"
+#include "ahci/ahci.h"
 #include "devices/chardev.h"
 #include "devices/control.h"
 #include "devices/devices.h"
@@ -95,6 +96,12 @@ static int vm_check_inputs(const struct vm_config *cfg)
             return 2;
         }
         close(fd);
+    }
+    for (unsigned i = 0; i < cfg->ncdroms; i++) {
+        if (cfg->cdroms[i] && access(cfg->cdroms[i], R_OK) < 0) {
+            fprintf(stderr, "domus-vmm: cannot read CD image %s: %s\n", cfg->cdroms[i], strerror(errno));
+            return 2;
+        }
     }
     if (PLAT_KERNEL_ADDR + img.init_size + (16u << 20) > cfg->memory) {
         fprintf(stderr, "domus-vmm: --memory %lluM is too small for kernel %s (needs at least %uM)\n",
@@ -254,12 +261,16 @@ static int vm_setup_devices(struct vm *vm)
 
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         char *err = NULL;
+        if (cfg->disks[i].bus == DISK_BUS_AHCI)
+            continue;
         if ((r = virtio_blk_create_err(vm, &cfg->disks[i], &err)) < 0) {
             fprintf(stderr, "domus-vmm: %s\n", err ? err : strerror(-r));
             free(err);
             return r;
         }
     }
+    if ((r = ahci_create(vm)) < 0)
+        return r;
     if (cfg->rng && (r = virtio_rng_create(vm)) < 0)
         return r;
     if (cfg->console) {
@@ -501,6 +512,7 @@ int vm_run(const struct vm_config *cfg)
     event_loop_stop(vm->loop);
     pthread_join(io, NULL);
     virtio_blk_close_all();
+    ahci_close_all();
 
     if (why == VM_REQ_RESET) {
         vm_reexec();

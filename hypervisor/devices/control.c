@@ -23,6 +23,7 @@
 #define MAX_LINE      65536
 #define MAX_PENDING   65536          /* unread reply bytes before we give up on a client */
 #define MAX_CLIENTS   16
+#define MAX_COMMANDS  16
 
 struct client {
     int fd;
@@ -35,6 +36,21 @@ static struct {
     char *path;
     struct client *clients[MAX_CLIENTS];
 } ctl = { .listen_fd = -1 };
+
+static struct {
+    const char *name;
+    control_command_fn fn;
+    void *opaque;
+} commands[MAX_COMMANDS];
+static unsigned ncommands;
+
+int control_add_command(const char *name, control_command_fn fn, void *opaque)
+{
+    if (ncommands >= MAX_COMMANDS)
+        return -ENOSPC;
+    commands[ncommands++] = (typeof(commands[0])){ name, fn, opaque };
+    return 0;
+}
 
 static void client_free(struct client *c)
 {
@@ -164,6 +180,36 @@ static void handle_set_link(struct client *c, JsonNode *id, JsonObject *obj)
     reply_empty(c, id);
 }
 
+/* A registered command: true if @cmd was one. */
+static bool run_device_command(struct client *c, JsonNode *id, const char *cmd, JsonObject *obj)
+{
+    for (unsigned i = 0; i < ncommands; i++) {
+        if (strcmp(commands[i].name, cmd))
+            continue;
+        JsonNode *a = json_object_get_member(obj, "arguments");
+        if (a && !JSON_NODE_HOLDS_OBJECT(a)) {
+            reply_error(c, id, "GenericError", "\"arguments\" must be an object");
+            return true;
+        }
+        const char *cls = NULL;
+        char *desc = NULL;
+        JsonNode *ret = commands[i].fn(commands[i].opaque, a ? json_node_get_object(a) : NULL, &cls, &desc);
+        if (cls) {
+            reply_error(c, id, cls, desc ? desc : "failed");
+        } else if (ret) {
+            JsonBuilder *b = reply_begin(id);
+            json_builder_set_member_name(b, "return");
+            json_builder_add_value(b, ret);
+            reply_end(c, b);
+        } else {
+            reply_empty(c, id);
+        }
+        free(desc);
+        return true;
+    }
+    return false;
+}
+
 static void handle_line(struct client *c, const char *line, size_t len)
 {
     JsonParser *parser = json_parser_new();
@@ -207,7 +253,7 @@ static void handle_line(struct client *c, const char *line, size_t len)
         reply_empty(c, id);
     } else if (!strcmp(cmd, "set-link")) {
         handle_set_link(c, id, obj);
-    } else {
+    } else if (!run_device_command(c, id, cmd, obj)) {
         char *desc = g_strdup_printf("unknown command '%s'", cmd);
         reply_error(c, id, "CommandNotFound", desc);
         g_free(desc);

@@ -8,8 +8,17 @@
  * be connected; a malformed request gets an error reply on that client
  * only, and a client sending a line over 64 KiB is disconnected. */
 #pragma once
+#include <json-glib/json-glib.h>
 
 struct vm;
 /* Listens on @path (replacing a stale socket). Returns 0 or -errno with *error set. */
 int control_open(struct vm *vm, const char *path, char **error);
 void control_close(void);
+
+/* A device's own command, e.g. the CD drive's "eject": called on the I/O
+ * thread with the request's "arguments" object (NULL if none). Returns the
+ * "return" value (NULL: {}), or NULL with *error_class (e.g.
+ * "GenericError", "DeviceNotFound") and a malloc'ed *desc. */
+typedef JsonNode *(*control_command_fn)(void *opaque, JsonObject *args, const char **error_class, char **desc);
+/* Registers @name (a static string) before control_open(); -ENOSPC when full. */
+int control_add_command(const char *name, control_command_fn fn, void *opaque);

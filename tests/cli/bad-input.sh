@@ -40,6 +40,11 @@ expect_usage_error "missing initrd" "cannot read initrd" --kernel "$kernel" --in
 expect_usage_error "missing disk" "cannot open disk $work/nope" --kernel "$kernel" --disk "$work/nope"
 expect_usage_error "disk is a directory" "cannot open disk" --kernel "$kernel" --disk "$work"
 expect_usage_error "bad disk option" "unknown option 'cache=none'" --kernel "$kernel" --disk "$work/disk.img,cache=none"
+expect_usage_error "bad disk bus" "unknown option 'bus=ide'" --kernel "$kernel" --disk "$work/disk.img,bus=ide"
+expect_usage_error "missing CD image" "cannot read CD image $work/nope.iso" --kernel "$kernel" --cdrom "$work/nope.iso"
+expect_usage_error "empty --cdrom" "--cdrom: expected an ISO file or none" --kernel "$kernel" --cdrom ""
+expect_usage_error "too many AHCI drives" "at most 6 AHCI drives" --kernel "$kernel" --disk "$work/disk.img,bus=ahci" \
+    --cdrom none --cdrom none --cdrom none --cdrom none --cdrom none --cdrom none
 expect_usage_error "memory not a size" "'lots' is not a size" --kernel "$kernel" --memory lots
 expect_usage_error "memory with junk suffix" "'512Q' is not a size" --kernel "$kernel" --memory 512Q
 expect_usage_error "memory zero" "out of range" --kernel "$kernel" --memory 0
