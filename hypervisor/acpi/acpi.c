@@ -509,7 +509,29 @@ static bool config_ok(const struct acpi_config *cfg, size_t size, uint64_t gpa)
            gpa % 16 == 0 && gpa < 0x100000000ULL;
 }
 
-long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa)
+/* Records that the @size-byte field at @field holds a table address. */
+static void link_ptr(struct acpi_links *l, const uint8_t *buf, const void *field, uint8_t size)
+{
+    if (l && l->nptr < ACPI_MAX_LINKS)
+        l->ptr[l->nptr++] = (typeof(l->ptr[0])){ (uint32_t)((const uint8_t *)field - buf), size };
+}
+
+static void link_cksum(struct acpi_links *l, const uint8_t *buf, const void *start, uint32_t len,
+                       const void *field)
+{
+    if (l && l->ncksum < ACPI_MAX_LINKS)
+        l->cksum[l->ncksum++] = (typeof(l->cksum[0])){
+            (uint32_t)((const uint8_t *)field - buf), (uint32_t)((const uint8_t *)start - buf), len };
+}
+
+static void link_table(struct acpi_links *l, const uint8_t *buf, const void *table)
+{
+    const struct acpi_header *h = table;
+    link_cksum(l, buf, h, h->length, &h->checksum);
+}
+
+static long build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
+                         struct acpi_links *l)
 {
     if (!config_ok(cfg, size, gpa))
         return -EINVAL;
@@ -565,5 +587,42 @@ long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t size,
     rsdp->xsdt_address = at_xsdt;
     rsdp->checksum = acpi_checksum(rsdp, 20);
     rsdp->extended_checksum = acpi_checksum(rsdp, sizeof(*rsdp));
+
+    if (l) {
+        /* Pointers first, then each table's checksum, the RSDP's last:
+         * the loader recomputes them in this order after relocating. */
+        link_ptr(l, buf, &fadt->firmware_ctrl, 4);
+        link_ptr(l, buf, &fadt->dsdt, 4);
+        link_ptr(l, buf, &fadt->x_firmware_ctrl, 8);
+        link_ptr(l, buf, &fadt->x_dsdt, 8);
+        for (int i = 0; i < NTABLES; i++) {
+            link_ptr(l, buf, (uint8_t *)(xsdt + 1) + 8 * i, 8);
+            link_ptr(l, buf, (uint8_t *)(rsdt + 1) + 4 * i, 4);
+        }
+        link_ptr(l, buf, &rsdp->rsdt_address, 4);
+        link_ptr(l, buf, &rsdp->xsdt_address, 8);
+        link_table(l, buf, dsdt);
+        link_table(l, buf, fadt);
+        link_table(l, buf, madt);
+        link_table(l, buf, mcfg);
+        link_table(l, buf, xsdt);
+        link_table(l, buf, rsdt);
+        link_cksum(l, buf, rsdp, 20, &rsdp->checksum);
+        link_cksum(l, buf, rsdp, sizeof(*rsdp), &rsdp->extended_checksum);
+        l->rsdp_len = sizeof(*rsdp);
+        l->tables_start = at_facs - (uint32_t)gpa;
+    }
     return (long)o.used;
+}
+
+long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa)
+{
+    return build_tables(cfg, buf, size, gpa, NULL);
+}
+
+long acpi_build_tables_linked(const struct acpi_config *cfg, uint8_t *buf, size_t size,
+                              struct acpi_links *links)
+{
+    memset(links, 0, sizeof(*links));
+    return build_tables(cfg, buf, size, 0, links);
 }

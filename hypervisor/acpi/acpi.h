@@ -23,5 +23,21 @@ struct acpi_config {
  * 32, ecam_buses outside 1..256, windows beyond their address width. */
 long acpi_build_tables(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa);
 
+/* Where the tables point at each other and carry checksums, so a firmware
+ * loader can place them anywhere (fw_cfg's etc/table-loader). Offsets are
+ * into the buffer; pointer values there are buffer offsets. */
+#define ACPI_MAX_LINKS 32
+struct acpi_links {
+    struct { uint32_t offset; uint8_t size; } ptr[ACPI_MAX_LINKS];
+    unsigned nptr;
+    struct { uint32_t field, start, length; } cksum[ACPI_MAX_LINKS];
+    unsigned ncksum;
+    uint32_t rsdp_len;               /* the RSDP sits at offset 0 ... */
+    uint32_t tables_start;           /* ... and every other table from here */
+};
+/* As acpi_build_tables at guest address 0, also recording the links. */
+long acpi_build_tables_linked(const struct acpi_config *cfg, uint8_t *buf, size_t size,
+                              struct acpi_links *links);
+
 /* Standard ACPI checksum: the byte that makes the sum of @len bytes zero. */
 uint8_t acpi_checksum(const void *data, size_t len);

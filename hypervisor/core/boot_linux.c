@@ -40,8 +40,6 @@
 #define CAN_USE_HEAP      0x80
 #define XLF_KERNEL_64     0x01
 
-#define E820_RAM          1
-#define E820_RESERVED     2
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return rd16(p) | (uint32_t)rd16(p + 2) << 16; }
@@ -121,16 +119,8 @@ static int read_file_into(const char *path, uint64_t offset, void *dst, uint64_t
 
 static unsigned build_e820(const struct guest_mem *mem, uint8_t *table)
 {
-    struct { uint64_t addr, size; uint32_t type; } e[8];
-    unsigned n = 0;
-    uint64_t low = mem->regions[0].size;
-    e[n++] = (typeof(e[0])){ 0, PLAT_EBDA_START, E820_RAM };
-    e[n++] = (typeof(e[0])){ PLAT_EBDA_START, 0x100000 - PLAT_EBDA_START, E820_RESERVED };
-    e[n++] = (typeof(e[0])){ 0x100000, low - 0x100000, E820_RAM };
-    /* ECAM must be reserved in e820 or Linux refuses MMCONFIG */
-    e[n++] = (typeof(e[0])){ PLAT_ECAM_BASE, PLAT_ECAM_SIZE, E820_RESERVED };
-    if (mem->nregions > 1)
-        e[n++] = (typeof(e[0])){ mem->regions[1].gpa, mem->regions[1].size, E820_RAM };
+    struct e820_entry e[GUEST_MEM_E820_MAX];
+    unsigned n = guest_mem_e820(mem, e);
     for (unsigned i = 0; i < n; i++) {
         uint8_t *p = table + i * 20;
         wr64(p, e[i].addr);

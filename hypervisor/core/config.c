@@ -69,13 +69,17 @@ static int usage_error(const char *fmt, ...)
 
 static void print_help(void)
 {
-    puts("Usage: domus-vmm --memory SIZE --cpus N --kernel FILE [options]\n"
+    puts("Usage: domus-vmm --memory SIZE --cpus N --kernel FILE|--firmware bios [options]\n"
          "Runs one guest on /dev/kvm.\n\n"
          "  --memory SIZE          guest RAM, e.g. 512M or 2G (default 256M)\n"
          "  --cpus N               virtual CPUs, 1-64 (default 1)\n"
          "  --kernel FILE          Linux bzImage to boot\n"
          "  --initrd FILE          initial ramdisk\n"
          "  --append CMDLINE       kernel command line\n"
+         "  --firmware none|bios[:FILE]  boot through firmware (SeaBIOS, default\n"
+         "                         " FIRMWARE_BIOS_DEFAULT ") from the disks instead of\n"
+         "                         loading --kernel directly (default none)\n"
+         "  --firmware-log FILE    write the firmware's debug output (port 0x402) to FILE\n"
          "  --disk FILE[,readonly][,serial=ID][,format=raw|qcow2][,on-error=report|pause]\n"
          "                         disk image on virtio-blk (repeatable; format probed if not given;\n"
          "                         on-error=pause stops the guest on a full disk until 'resume')\n"
@@ -261,7 +265,8 @@ static int parse_display(struct vm_config *cfg, const char *v)
 
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
-       OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM };
+       OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM,
+       OPT_FIRMWARE, OPT_FIRMWARE_LOG };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -283,6 +288,8 @@ static const struct option long_opts[] = {
     { "sound", required_argument, NULL, OPT_SOUND },
     { "display", required_argument, NULL, OPT_DISPLAY },
     { "cdrom", required_argument, NULL, OPT_CDROM },
+    { "firmware", required_argument, NULL, OPT_FIRMWARE },
+    { "firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG },
     { 0 },
 };
 
@@ -340,6 +347,22 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
         cfg->sound = strcmp(v, "hda") ? SOUND_VIRTIO : SOUND_HDA;
         return 0;
     case OPT_DISPLAY: return parse_display(cfg, v);
+    case OPT_FIRMWARE:
+        g_free(cfg->firmware_path);
+        cfg->firmware_path = NULL;
+        if (!strcmp(v, "none"))
+            cfg->firmware = FIRMWARE_NONE;
+        else if (!strcmp(v, "bios"))
+            cfg->firmware = FIRMWARE_BIOS;
+        else if (!strncmp(v, "bios:", 5) && v[5])
+            cfg->firmware = FIRMWARE_BIOS, cfg->firmware_path = g_strdup(v + 5);
+        else
+            return usage_error("--firmware: expected none, bios or bios:FILE, got '%s'", v);
+        return 0;
+    case OPT_FIRMWARE_LOG:
+        g_free(cfg->firmware_log);
+        cfg->firmware_log = g_strdup(v);
+        return 0;
     case OPT_SHUTDOWN_TIMEOUT: {
         char *end;
         long t = strtol(v, &end, 10);
@@ -425,8 +448,8 @@ int vm_config_parse(struct vm_config *cfg, int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!cfg->kernel)
-        return usage_error("--kernel FILE is required");
+    if (!cfg->kernel && cfg->firmware == FIRMWARE_NONE)
+        return usage_error("--kernel FILE or --firmware bios is required");
     if (!cfg->name)
         cfg->name = g_strdup("guest");
     return 0;
@@ -441,6 +464,8 @@ void vm_config_free(struct vm_config *cfg)
     g_free(cfg->serial_path);
     g_free(cfg->console_path);
     g_free(cfg->control_path);
+    g_free(cfg->firmware_path);
+    g_free(cfg->firmware_log);
     for (unsigned i = 0; i < cfg->ndisplays; i++)
         display_config_clear(&cfg->displays[i]);
     for (unsigned i = 0; i < cfg->ndisks; i++) {

@@ -36,6 +36,11 @@ struct display_config {
     char *path;                      /* channel: socket path */
 };
 
+/* --firmware: what the vCPUs run first. */
+enum firmware_kind { FIRMWARE_NONE, FIRMWARE_BIOS };
+#define FIRMWARE_BIOS_DEFAULT "/usr/share/seabios/bios-256k.bin"
+#define FIRMWARE_BIOS_FALLBACK "/usr/share/seabios/bios.bin"
+
 struct vm_config {
     char *name;
     uint64_t memory;                 /* bytes */
@@ -59,6 +64,9 @@ struct vm_config {
     enum { SOUND_HDA, SOUND_VIRTIO } sound;   /* --sound */
     struct display_config displays[VM_MAX_DISPLAYS];
     unsigned ndisplays;              /* 0: no display devices */
+    enum firmware_kind firmware;     /* --firmware (default none: direct kernel boot) */
+    char *firmware_path;             /* image to load; NULL = the kind's default */
+    char *firmware_log;              /* --firmware-log: firmware debug port output */
 };
 
 /* Parses argv into cfg. On a usage error prints one line to stderr and

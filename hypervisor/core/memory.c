@@ -98,3 +98,17 @@ uint64_t guest_mem_top(const struct guest_mem *mem)
     const struct guest_mem_region *r = &mem->regions[mem->nregions - 1];
     return r->gpa + r->size;
 }
+
+unsigned guest_mem_e820(const struct guest_mem *mem, struct e820_entry *e)
+{
+    unsigned n = 0;
+    uint64_t low = mem->regions[0].size;
+    e[n++] = (struct e820_entry){ 0, PLAT_EBDA_START, E820_RAM };
+    e[n++] = (struct e820_entry){ PLAT_EBDA_START, 0x100000 - PLAT_EBDA_START, E820_RESERVED };
+    e[n++] = (struct e820_entry){ 0x100000, low - 0x100000, E820_RAM };
+    /* ECAM must be reserved in e820 or Linux refuses MMCONFIG */
+    e[n++] = (struct e820_entry){ PLAT_ECAM_BASE, PLAT_ECAM_SIZE, E820_RESERVED };
+    if (mem->nregions > 1)
+        e[n++] = (struct e820_entry){ mem->regions[1].gpa, mem->regions[1].size, E820_RAM };
+    return n;
+}

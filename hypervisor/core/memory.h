@@ -34,3 +34,16 @@ int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len);
 /* Highest guest-physical address of RAM + 1. */
 uint64_t guest_mem_top(const struct guest_mem *mem);
+
+/* The machine's e820 map, shared by direct boot (boot_params) and firmware
+ * boot (fw_cfg etc/e820): RAM below the EBDA, the BIOS area reserved, RAM
+ * to the PCI hole, ECAM reserved, RAM above 4 GiB. */
+#define E820_RAM       1
+#define E820_RESERVED  2
+struct e820_entry {
+    uint64_t addr, size;
+    uint32_t type;
+} __attribute__((packed));
+#define GUEST_MEM_E820_MAX 8
+/* Fills @e (GUEST_MEM_E820_MAX entries) and returns how many. */
+unsigned guest_mem_e820(const struct guest_mem *mem, struct e820_entry *e);

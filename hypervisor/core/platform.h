@@ -37,7 +37,7 @@
 #define PLAT_RESET_PORT        0xCF9          /* byte access: reset control */
 #define PLAT_RESET_VALUE       0x06
 #define PLAT_PCI_IO_BASE       0x1000         /* I/O BAR window */
-#define PLAT_PCI_IO_SIZE       0xE000         /* up to 0xEFFF */
+#define PLAT_PCI_IO_SIZE       0xF000         /* up to 0xFFFF (SeaBIOS starts at 0xC000) */
 
 /* ACPI PM block (ICH9-like layout) */
 #define PLAT_PM_BASE           0x600

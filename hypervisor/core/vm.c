@@ -2,6 +2,7 @@
 #include "boot_linux.h"
 #include "config.h"
 #include "event_loop.h"
+#include "firmware.h"
 #include "platform.h"
 #include "vcpu.h"
 #include "acpi/acpi.h"
@@ -14,6 +15,7 @@
 #include "devices/display.h"
 #include "devices/e1000.h"
 #include "pci/pci.h"
+#include "pci/q35_mch.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_blk.h"
 
@@ -78,8 +80,25 @@ void vm_add_resume_hook(struct vm *vm, void (*resume)(void *opaque), void *opaqu
 static int vm_check_inputs(const struct vm_config *cfg)
 {
     char why[512];
-    struct linux_image img;
-    if (linux_probe(cfg->kernel, &img, why, sizeof(why)) < 0) {
+    struct linux_image img = { 0 };
+    if (cfg->firmware != FIRMWARE_NONE) {
+        if (cfg->kernel) {
+            fprintf(stderr, "domus-vmm: --kernel with --firmware bios is not supported yet; "
+                    "boot the kernel from a disk, or drop --firmware\n");
+            return 2;
+        }
+        if (firmware_check(cfg, why, sizeof(why)) < 0) {
+            fprintf(stderr, "domus-vmm: %s\n", why);
+            return 2;
+        }
+        FILE *log = cfg->firmware_log ? fopen(cfg->firmware_log, "ae") : NULL;
+        if (cfg->firmware_log && !log) {
+            fprintf(stderr, "domus-vmm: --firmware-log %s: %s\n", cfg->firmware_log, strerror(errno));
+            return 2;
+        }
+        if (log)
+            fclose(log);
+    } else if (linux_probe(cfg->kernel, &img, why, sizeof(why)) < 0) {
         fprintf(stderr, "domus-vmm: %s\n", why);
         return 2;
     }
@@ -103,7 +122,7 @@ static int vm_check_inputs(const struct vm_config *cfg)
             return 2;
         }
     }
-    if (PLAT_KERNEL_ADDR + img.init_size + (16u << 20) > cfg->memory) {
+    if (cfg->kernel && PLAT_KERNEL_ADDR + img.init_size + (16u << 20) > cfg->memory) {
         fprintf(stderr, "domus-vmm: --memory %lluM is too small for kernel %s (needs at least %uM)\n",
                 (unsigned long long)(cfg->memory >> 20), cfg->kernel,
                 (unsigned)((PLAT_KERNEL_ADDR + img.init_size) >> 20) + 17);
@@ -152,9 +171,11 @@ static int vm_setup_platform(struct vm *vm)
     const struct vm_config *cfg = vm->cfg;
     int r;
     /* Intel VMX needs these two pages for real-mode emulation; they sit in
-     * the top 4 GiB where nothing else of ours lives. */
-    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ 0xFFFBC000 });
-    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xFFFBD000UL);
+     * the top 4 GiB where nothing else of ours lives (below the flash
+     * image, and out of its way, when there is firmware). */
+    uint64_t kvm_pages = cfg->firmware != FIRMWARE_NONE ? 0xFEFFC000 : 0xFFFBC000;
+    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &kvm_pages);
+    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)kvm_pages + 0x1000);
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return -errno;
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -250,6 +271,14 @@ static int vm_setup_devices(struct vm *vm)
         return -ENOMEM;
     if ((r = pci_bus_init(vm->pci, vm, &vm->pio, &vm->mmio)) < 0)
         return r;
+    if (cfg->firmware != FIRMWARE_NONE) {
+        q35_mch_setup(vm->pci, vm->mem.regions[0].size);
+        pci_bus_set_firmware_assigns(vm->pci);
+        if ((r = firmware_cfg_create(vm)) < 0 || (r = ich9_lpc_create(vm)) < 0)
+            return r;
+        if (cfg->firmware_log && (r = debugcon_create(vm, cfg->firmware_log)) < 0)
+            return r;
+    }
 
     chardev_set_quit_handler(on_console_quit, vm);
     serial_chr = open_chardev(vm, cfg->serial, cfg->serial_path, "--serial");
@@ -292,7 +321,7 @@ static int vm_setup_devices(struct vm *vm)
 static int vm_load_guest(struct vm *vm, uint64_t *entry)
 {
     uint64_t top = guest_mem_top(&vm->mem);
-    struct acpi_config acfg = {
+    const struct acpi_config acfg = {
         .ncpus = vm->ncpus,
         .ecam_base = PLAT_ECAM_BASE, .ecam_buses = PLAT_ECAM_BUSES,
         .mmio32_base = PLAT_PCI_MMIO32_BASE, .mmio32_size = PLAT_PCI_MMIO32_SIZE,
@@ -301,6 +330,15 @@ static int vm_load_guest(struct vm *vm, uint64_t *entry)
         .pci_io_base = PLAT_PCI_IO_BASE, .pci_io_size = PLAT_PCI_IO_SIZE,
         .pci_slots = PCI_MAX_DEVICES,
     };
+    if (vm->cfg->firmware != FIRMWARE_NONE) {
+        char why[512];
+        int r = firmware_load(vm, why, sizeof(why));
+        if (r < 0)
+            fprintf(stderr, "domus-vmm: %s\n", why);
+        else if ((r = firmware_cfg_finish(vm, &acfg)) < 0)
+            fprintf(stderr, "domus-vmm: cannot set up fw_cfg: %s\n", strerror(-r));
+        return r;
+    }
     uint8_t *acpi = guest_mem_ptr(&vm->mem, PLAT_ACPI_BASE, PLAT_ACPI_SIZE);
     long n = acpi_build_tables(&acfg, acpi, PLAT_ACPI_SIZE, PLAT_ACPI_BASE);
     if (n < 0) {
@@ -484,7 +522,9 @@ int vm_run(const struct vm_config *cfg)
             return 1;
         }
     }
-    if ((r = vcpu_setup_linux64(vm->vcpus[0], entry, PLAT_BOOT_PARAMS_ADDR)) < 0) {
+    /* With firmware, vCPU 0 starts from KVM's reset state at the reset vector. */
+    if (cfg->firmware == FIRMWARE_NONE &&
+        (r = vcpu_setup_linux64(vm->vcpus[0], entry, PLAT_BOOT_PARAMS_ADDR)) < 0) {
         fprintf(stderr, "domus-vmm: cannot set up the boot CPU: %s\n", strerror(-r));
         return 1;
     }

@@ -7,6 +7,7 @@
 #include "memory.h"
 
 struct event_loop;
+struct fw_cfg;
 struct pci_bus;
 struct vcpu;
 struct vm_config;
@@ -40,6 +41,7 @@ struct vm {
     struct event_loop *loop;
     struct pci_bus *pci;
     struct kvm_cpuid2 *cpuid;        /* supported CPUID, filtered, shared by vCPUs */
+    struct fw_cfg *fw_cfg;           /* firmware boot only, else NULL */
 
     unsigned ncpus;
     struct vcpu **vcpus;

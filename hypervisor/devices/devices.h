@@ -17,6 +17,8 @@ int pm_create(struct vm *vm);
 int i8042_create(struct vm *vm);
 /* pvpanic PCI device: a guest kernel panic is reported and stops the VM (exit 3). */
 int pvpanic_create(struct vm *vm);
+/* Firmware debug port 0x402, written to @path (--firmware-log). */
+int debugcon_create(struct vm *vm, const char *path);
 struct vaudio;
 /* Intel HDA controller + line-out/mic codec on @va (NULL: no backend, silence). */
 int hda_create(struct vm *vm, struct vaudio *va);

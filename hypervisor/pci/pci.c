@@ -475,20 +475,19 @@ static int place_bars(struct pci_bus *bus, struct pci_device *dev)
     return 0;
 }
 
-int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
+void pci_bus_set_firmware_assigns(struct pci_bus *bus)
 {
     pthread_mutex_lock(&bus->lock);
-    unsigned slot = 1;
-    while (slot < PCI_MAX_DEVICES && bus->devices[slot])
-        slot++;
-    if (slot == PCI_MAX_DEVICES) {
-        pthread_mutex_unlock(&bus->lock);
-        return -ENOSPC;
-    }
-    int r = place_bars(bus, dev);
-    if (r) {
-        pthread_mutex_unlock(&bus->lock);
-        return r;
+    bus->firmware_assigns = true;
+    pthread_mutex_unlock(&bus->lock);
+}
+
+static int bus_add_locked(struct pci_bus *bus, struct pci_device *dev, unsigned slot)
+{
+    if (!bus->firmware_assigns) {
+        int r = place_bars(bus, dev);
+        if (r)
+            return r;
     }
     dev->bus = bus;
     dev->slot = slot;
@@ -500,22 +499,56 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
     }
     /* Decoding on, as firmware leaves it; the driver enables bus mastering. */
     uint16_t cmd = 0;
-    for (unsigned i = 0; i < PCI_NUM_BARS; i++)
+    for (unsigned i = 0; i < PCI_NUM_BARS && !bus->firmware_assigns; i++)
         if (dev->bars[i].size)
             cmd |= (dev->bars[i].flags & PCI_BAR_IO) ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
     cfg_put(dev->cfg, PCI_COMMAND, cmd, 2);
     memcpy(dev->reset_cfg, dev->cfg, sizeof(dev->reset_cfg));
     bus->devices[slot] = dev;
+    return 0;
+}
 
+static int bus_add(struct pci_bus *bus, struct pci_device *dev, int want_slot)
+{
+    pthread_mutex_lock(&bus->lock);
+    unsigned slot = 1;
+    if (want_slot >= 0) {
+        slot = (unsigned)want_slot;
+        if (slot == 0 || slot >= PCI_MAX_DEVICES || bus->devices[slot]) {
+            pthread_mutex_unlock(&bus->lock);
+            return -EBUSY;
+        }
+    }
+    while (slot < PCI_MAX_DEVICES && bus->devices[slot])
+        slot++;
+    if (slot == PCI_MAX_DEVICES) {
+        pthread_mutex_unlock(&bus->lock);
+        return -ENOSPC;
+    }
+    int r = bus_add_locked(bus, dev, slot);
+    if (r) {
+        pthread_mutex_unlock(&bus->lock);
+        return r;
+    }
     struct bar_events evs = { .n = 0 };
     bars_update(bus, dev, &evs);
     pthread_mutex_unlock(&bus->lock);
-    for (unsigned i = 0; i < PCI_NUM_BARS; i++)
+    for (unsigned i = 0; i < PCI_NUM_BARS && !bus->firmware_assigns; i++)
         if (dev->bars[i].size && !dev->bars[i].mapped)
             fprintf(stderr, "domus-vmm: pci %s: BAR %u overlaps another range, left unmapped\n",
                     dev->name ? dev->name : "?", i);
     bar_events_deliver(dev, &evs);
     return (int)slot;
+}
+
+int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
+{
+    return bus_add(bus, dev, -1);
+}
+
+int pci_bus_add_at(struct pci_bus *bus, struct pci_device *dev, unsigned slot)
+{
+    return bus_add(bus, dev, (int)slot);
 }
 
 void pci_bus_reset(struct pci_bus *bus)

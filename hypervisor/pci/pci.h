@@ -81,6 +81,7 @@ struct pci_bus {
     uint8_t reset_control;           /* 0xCF9 (bits 1 and 3 are kept) */
     uint64_t mmio32_next, io_next;   /* BAR allocators */
     struct io_bus *pio, *mmio;
+    bool firmware_assigns;           /* BARs start unassigned, decoding off */
 };
 
 /* Sets vendor/device/class/revision and the write masks of a type-0 header. */
@@ -104,6 +105,12 @@ int pci_bus_init(struct pci_bus *bus, struct vm *vm, struct io_bus *pio, struct 
  * I/O and memory decoding on (as firmware leaves them; bus mastering is
  * the driver's to enable). Returns the slot or -errno. */
 int pci_bus_add(struct pci_bus *bus, struct pci_device *dev);
+/* As pci_bus_add, in slot @slot (-EBUSY if taken). */
+int pci_bus_add_at(struct pci_bus *bus, struct pci_device *dev, unsigned slot);
+/* Firmware boot: devices added from now on come up as after a PCI reset,
+ * BARs zero and decoding off, for the firmware to assign (it may put them
+ * anywhere, so the VMM's own placement could only get in its way). */
+void pci_bus_set_firmware_assigns(struct pci_bus *bus);
 /* Returns every header (and capability) to its state after pci_bus_add():
  * BARs at the VMM's placement, MSI/MSI-X off, INTx lowered. For an
  * in-process reset; a reboot that re-executes the VMM does not need it. */

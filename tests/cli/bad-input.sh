@@ -28,7 +28,7 @@ expect_usage_error() {
     fi
 }
 
-expect_usage_error "no arguments" "--kernel FILE is required"
+expect_usage_error "no arguments" "--kernel FILE or --firmware bios is required"
 expect_usage_error "unknown option" "unknown option '--frobnicate'" --frobnicate --kernel "$kernel"
 expect_usage_error "option without value" "needs a value" --kernel
 expect_usage_error "stray argument" "unexpected argument 'extra'" --kernel "$kernel" extra
@@ -74,6 +74,12 @@ expect_usage_error "display vnc bad port" "expected vnc:ADDR:PORT" --kernel "$ke
 expect_usage_error "display vnc on the network without password" "without a password" --kernel "$kernel" --display vnc:0.0.0.0:5999
 expect_usage_error "display vnc bad option" "unknown vnc option 'tls'" --kernel "$kernel" --display vnc:127.0.0.1:5999,tls
 expect_usage_error "display channel without path" "expected none, vnc" --kernel "$kernel" --display channel:
+expect_usage_error "firmware unknown" "--firmware: expected none, bios" --firmware coreboot
+expect_usage_error "firmware missing" "cannot open firmware $work/nope" --firmware bios:"$work/nope"
+expect_usage_error "firmware is a directory" "firmware $work: not a regular file" --firmware bios:"$work"
+expect_usage_error "firmware of a bad size" "firmware $work/random.bin: 4096 bytes" --firmware bios:"$work/random.bin"
+truncate -s 64M "$work/huge.bin"
+expect_usage_error "firmware too big" "firmware $work/huge.bin: 67108864 bytes" --firmware bios:"$work/huge.bin"
 
 # A good config file boots (the serial payload on /dev/kvm) and flags override it.
 n=$((n + 1))

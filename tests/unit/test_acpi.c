@@ -396,7 +396,7 @@ static void test_iasl(void)
         "EisaId (\"PNP0501\")", "EisaId (\"PNP0B00\")", "EisaId (\"PNP0303\")",
         "Device (C001)", "\"ACPI0007\"",
         "WordBusNumber (ResourceProducer", "0x00FF,", "0x0CF8,", "0x0CF7,",
-        "0x1000,", "0xEFFF,", "0xC0000000,", "0xFEBFFFFF,",
+        "0x1000,", "0xFFFF,", "0xC0000000,", "0xFEBFFFFF,",
         "0x0000000280000000,", "0x000000127FFFFFFF,", "0x03F8,", "IRQNoFlags ()\n",
     };
     for (unsigned i = 0; i < G_N_ELEMENTS(want); i++)
