@@ -62,13 +62,19 @@ static int firmware_open(const char *path, uint64_t *size, char *why, size_t why
     return fd;
 }
 
+/* The image @cfg asks for, opened and checked. */
+static int firmware_open_cfg(const struct vm_config *cfg, const char **path, uint64_t *size,
+                             char *why, size_t whylen)
+{
+    *path = firmware_path(cfg, why, whylen);
+    return *path ? firmware_open(*path, size, why, whylen) : -ENOENT;
+}
+
 int firmware_check(const struct vm_config *cfg, char *why, size_t whylen)
 {
-    const char *path = firmware_path(cfg, why, whylen);
-    if (!path)
-        return -ENOENT;
+    const char *path;
     uint64_t size;
-    int fd = firmware_open(path, &size, why, whylen);
+    int fd = firmware_open_cfg(cfg, &path, &size, why, whylen);
     if (fd < 0)
         return fd;
     close(fd);
@@ -89,11 +95,9 @@ static int read_all(int fd, void *dst, uint64_t len)
 
 int firmware_load(struct vm *vm, char *why, size_t whylen)
 {
-    const char *path = firmware_path(vm->cfg, why, whylen);
-    if (!path)
-        return -ENOENT;
+    const char *path;
     uint64_t size;
-    int fd = firmware_open(path, &size, why, whylen);
+    int fd = firmware_open_cfg(vm->cfg, &path, &size, why, whylen);
     if (fd < 0)
         return fd;
     /* A private copy: the guest never writes it (read-only slot), and the

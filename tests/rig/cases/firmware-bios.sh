@@ -5,9 +5,7 @@
 # every virtio device working with MSI-X at the BARs the firmware assigned
 # (a second disk's marker read and written back, entropy from virtio-rng),
 # the VMM's ACPI tables (via the table loader) and SMBIOS, both CPUs; then
-# the guest powers off through ACPI (exit 0). A second boot of the same ISO
-# picks memtest86+ from GRUB's menu (by SMBIOS serial), which starts and
-# draws on the serial console.
+# the guest powers off through ACPI (exit 0).
 set -eu
 . "$RIG_LIB"
 . "$RIG_DIR/fwiso.sh"
@@ -61,17 +59,3 @@ grep -aq 'fw-guest: data=DOMUS-HOST-MARKER' serial.log || fail "the guest did no
 dd if=data.img bs=512 skip=1 count=1 status=none | grep -q GUEST-WROTE-THIS ||
     fail "the guest's write is not in the data disk"
 grep -aEq 'fw-guest: rng=[0-9a-f]{32}' serial.log || fail "no entropy from virtio-rng"
-
-# memtest86+ from the same ISO's menu.
-if [ -r /boot/memtest86+x64.bin ]; then
-    start=$SECONDS
-    vmm_start memtest.log 240 --memory 256M --firmware bios --name memtest --disk boot.iso,readonly \
-        --shutdown-timeout 0
-    wait_for_line memtest.log 'Domus rig: memtest86\+' 120
-    wait_for_line memtest.log 'Memtest86\+ v[0-9]' 180
-    log "memtest86+ drew its screen after $((SECONDS - start))s"
-    kill "$SPAWNED_PID"
-    wait_exit || :
-else
-    log "memtest86+ not installed: that boot is left out"
-fi
