@@ -55,6 +55,10 @@ int block_pwrite(struct block *b, const void *buf, size_t len, uint64_t off);
  * cluster, the image lock busy). Lets the event loop serve cached reads
  * itself instead of waking a worker. The iovecs may be scribbled on then. */
 int block_preadv_nowait(struct block *b, const struct iovec *iov, int niov, uint64_t off);
+/* One whole cluster (the last may end with the disk) written compressed,
+ * qcow2 only (-ENOTSUP otherwise); stored plainly if it does not shrink.
+ * @off is cluster aligned: see block_info.cluster_size. */
+int block_pwrite_compressed(struct block *b, const void *buf, size_t len, uint64_t off);
 /* Makes every completed write durable (metadata in crash-safe order, then fdatasync). */
 int block_flush(struct block *b);
 /* A hint: the range may read back as anything afterwards (zeroes if it can). */

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #define L2_CACHE_BYTES (32u << 20)
 #define RB_CACHE_BYTES (4u << 20)
@@ -283,46 +281,6 @@ int qcow2_l2_load(struct qcow2 *s, uint64_t l1e, uint8_t **table)
     if (qcow2_check_offset(s, off, "L2") || off == 0)
         return -EIO;
     return qcow2_cache_get(s, &s->l2_cache, off, false, table);
-}
-
-int qcow2_decompress(struct qcow2 *s, uint64_t l2e, uint8_t *out)
-{
-    unsigned shift = 62 - (s->cluster_bits - 8);
-    uint64_t coff = l2e & ((1ULL << shift) - 1);
-    uint64_t nsect = ((l2e >> shift) & ((1ULL << (s->cluster_bits - 8)) - 1)) + 1;
-    size_t csize = (size_t)(nsect * 512 - (coff & 511));
-    uint8_t *in = malloc(csize);
-    if (!in)
-        return -ENOMEM;
-    int r = block_file_pread(s->fd, in, csize, coff);
-    if (r < 0) {
-        free(in);
-        return r;
-    }
-    r = -EIO;
-    if (s->compression == QCOW2_COMPRESSION_ZLIB) {
-        z_stream z = { .next_in = in, .avail_in = (uInt)csize, .next_out = out, .avail_out = (uInt)s->cluster_size };
-        if (inflateInit2(&z, -12) == Z_OK) {
-            int zr = inflate(&z, Z_FINISH);
-            if ((zr == Z_STREAM_END || zr == Z_BUF_ERROR) && z.avail_out == 0)
-                r = 0;
-            inflateEnd(&z);
-        }
-    } else {
-        ZSTD_DCtx *d = ZSTD_createDCtx();
-        ZSTD_inBuffer ib = { in, csize, 0 };
-        ZSTD_outBuffer ob = { out, s->cluster_size, 0 };
-        while (d && ob.pos < ob.size && ib.pos < ib.size) {
-            size_t zr = ZSTD_decompressStream(d, &ob, &ib);
-            if (ZSTD_isError(zr) || zr == 0)
-                break;
-        }
-        if (ob.pos == ob.size)
-            r = 0;
-        ZSTD_freeDCtx(d);
-    }
-    free(in);
-    return r;
 }
 
 /* One run of guest clusters that read the same way. */

@@ -171,7 +171,6 @@ int qcow2_l2_load(struct qcow2 *s, uint64_t l1e, uint8_t **table);
 /* The L2 table for guest cluster @gc, made writable (allocated or copied
  * from a shared one); *idx is the entry's index in it. */
 int qcow2_l2_for_write(struct qcow2 *s, uint64_t gc, uint8_t **table, uint64_t *idx);
-int qcow2_decompress(struct qcow2 *s, uint64_t l2e, uint8_t *out);
 int qcow2_check_offset(const struct qcow2 *s, uint64_t off, const char *what);
 
 static inline uint64_t qcow2_l2_get(const uint8_t *t, uint64_t i) { return be64toh(((const uint64_t *)t)[i]); }
@@ -182,6 +181,9 @@ int qcow2_pwritev(struct block *b, const struct iovec *iov, int niov, uint64_t o
 int qcow2_discard(struct block *b, uint64_t off, uint64_t len);
 int qcow2_write_zeroes(struct block *b, uint64_t off, uint64_t len, bool unmap);
 int qcow2_flush(struct block *b);
+
+/* qcow2_compress.c: a compressed cluster's data, inflated into @out (one cluster). */
+int qcow2_decompress(struct qcow2 *s, uint64_t l2e, uint8_t *out);
 
 /* qcow2_snapshot.c */
 int qcow2_read_snapshots(struct qcow2 *s, char **error);
@@ -197,3 +199,5 @@ int qcow2_check_locked(struct qcow2 *s, unsigned fix, struct block_check_result 
 
 /* qcow2_write.c */
 void qcow2_wait_inflight(struct qcow2 *s, uint64_t gc, uint64_t n);
+/* After each request: metadata to disk under cache pressure, caches trimmed. */
+int qcow2_op_done(struct qcow2 *s);

@@ -55,7 +55,7 @@ static void inflight_del(struct qcow2 *s, uint64_t gc)
 }
 
 /* Under cache pressure the tables go to disk (in order) now. */
-static int op_done(struct qcow2 *s)
+int qcow2_op_done(struct qcow2 *s)
 {
     int r = 0;
     if (s->l2_cache.ndirty > s->l2_cache.max / 2 || s->rb_cache.ndirty > s->rb_cache.max / 2)
@@ -249,7 +249,7 @@ int qcow2_pwritev(struct block *b, const struct iovec *iov, int niov, uint64_t o
         r = write_allocating(b, iov, niov, pos, cur, m, k);
         pos += m;
     }
-    int r2 = op_done(s);
+    int r2 = qcow2_op_done(s);
     pthread_mutex_unlock(&s->lock);
     return r ? r : r2;
 }
@@ -291,7 +291,7 @@ static int zero_clusters(struct block *b, uint64_t gc, uint64_t n, bool discard)
         qcow2_cache_mark_dirty(&s->l2_cache, s->l1[l1i] & QCOW2_OFFSET_MASK);
         r = qcow2_free_l2_entry_later(s, e);
         if (i % 4096 == 4095) {      /* let other requests in now and then */
-            op_done(s);
+            qcow2_op_done(s);
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&s->lock);
         }
@@ -312,7 +312,7 @@ static int zero_range(struct block *b, uint64_t off, uint64_t len, bool discard)
     if (first < last) {
         pthread_mutex_lock(&s->lock);
         r = zero_clusters(b, first / C, (last - first) / C, discard);
-        int r2 = op_done(s);
+        int r2 = qcow2_op_done(s);
         pthread_mutex_unlock(&s->lock);
         if (!r)
             r = r2;

@@ -36,6 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             block_pwrite(b, buf, 4096, len / 2 & ~511ULL);
             block_write_zeroes(b, 0, len / 4 < (64 << 20) ? len / 4 : (64 << 20), true);
             block_discard(b, len / 3 & ~511ULL, 8192);
+            struct block_info info;
+            block_get_info(b, &info);
+            if (info.cluster_size <= sizeof(buf) && info.cluster_size <= len)
+                block_pwrite_compressed(b, buf, info.cluster_size, 0);
             block_flush(b);
         }
         struct block_check_result res;

@@ -201,6 +201,31 @@ static void test_compressed(gconstpointer type)
     g_assert_cmpint(sh("qemu-img compare -q comp.qcow2 comp.mirror"), ==, 0);
 }
 
+/* domus-img convert -c: qemu-img check accepts the image, qemu-img map
+ * sees compressed clusters, compare matches; then writes land over the
+ * compressed clusters (copy-on-write of the inflated data) and still match. */
+static void test_convert_compressed(gconstpointer opts)
+{
+    const char *img = getenv("DOMUS_IMG");
+    g_assert_cmpint(sh("(head -c 4M /dev/urandom; yes domus | head -c 8M; head -c 2M /dev/zero; "
+                       "seq 1 400000 | head -c 2M) > cc.raw && truncate -s 16781824 cc.raw && "
+                       "'%s' convert -c -O qcow2 %s cc.raw cc.qcow2", img, (const char *)opts), ==, 0);
+    assert_qemu_clean("cc.qcow2");
+    g_assert_cmpint(sh("qemu-img compare -q cc.raw cc.qcow2"), ==, 0);
+    g_assert_cmpint(sh("qemu-img check cc.qcow2 | grep -q '[1-9][0-9.]*%% compressed clusters'"), ==, 0);
+    g_assert_cmpint(sh("test $(stat -c %%s cc.qcow2) -lt $((8 << 20))"), ==, 0);   /* 10 MiB of text shrank */
+    if (strstr(opts, "zstd"))
+        g_assert_cmpint(sh("qemu-img info cc.qcow2 | grep -q 'compression type: zstd'"), ==, 0);
+    struct mirror m = mirror_from("cc.raw", "cc.mirror", 16781824);
+    struct block *b = open_rw("cc.qcow2");
+    scribble(b, &m, 150, 6, true);
+    block_close(b);
+    close(m.fd);
+    assert_qemu_clean("cc.qcow2");
+    g_assert_cmpint(sh("qemu-img compare -q cc.qcow2 cc.mirror"), ==, 0);
+    g_assert_cmpint(sh("'%s' convert -c -O raw cc.raw cc2.raw 2>err; test $? = 2 && test $(wc -l <err) = 1", img), ==, 0);
+}
+
 /* block_preadv_nowait(): what it serves equals block_pread(); it refuses
  * (-EAGAIN) an L2 table it has not loaded and a compressed cluster. */
 static void test_read_nowait(void)
@@ -356,6 +381,9 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/qcow2-chain", test_qcow2_chain);
     g_test_add_data_func("/qcow2/compressed-zlib", "zlib", test_compressed);
     g_test_add_data_func("/qcow2/compressed-zstd", "zstd", test_compressed);
+    g_test_add_data_func("/qcow2/convert-compressed-zlib", "", test_convert_compressed);
+    g_test_add_data_func("/qcow2/convert-compressed-zstd-4k", "-o compression_type=zstd,cluster_size=4k",
+                         test_convert_compressed);
     g_test_add_func("/qcow2/snapshots", test_snapshots);
     g_test_add_func("/qcow2/read-nowait", test_read_nowait);
     g_test_add_func("/qcow2/malformed", test_malformed);

@@ -77,10 +77,10 @@ static void help(void)
          "  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
          "  rebase [-u] -b BACKING [-F FMT] FILE   (-b \"\" removes the backing file)\n"
          "  commit FILE                       write FILE's data into its backing file\n"
-         "  convert [-f FMT] [-O raw|qcow2] [-p] SOURCE DEST");
+         "  convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-p] SOURCE DEST   (-c: compressed qcow2)");
 }
 
-static int create_opt(struct block_create_opts *o, char *spec)
+int img_create_opt(struct block_create_opts *o, char *spec)
 {
     for (char *tok = strtok(spec, ","); tok; tok = strtok(NULL, ",")) {
         char *v = strchr(tok, '=');
@@ -118,7 +118,7 @@ static int cmd_create(int argc, char **argv)
                 return img_usage("create: unknown backing format '%s'", optarg);
             break;
         case 'o': {
-            int r = create_opt(&o, optarg);
+            int r = img_create_opt(&o, optarg);
             if (r)
                 return r;
             break;

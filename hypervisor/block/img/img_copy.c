@@ -24,58 +24,78 @@ static void progress(bool on, uint64_t done, uint64_t total)
                 done == total ? "\n" : "");
 }
 
+/* Copies @src into the new image @dst; with @compress every cluster that
+ * is not all zero is written compressed. */
+static int copy_data(struct block *src, struct block *dst, bool compress, bool show)
+{
+    uint64_t len = block_length(src);
+    struct block_info info;
+    block_get_info(dst, &info);
+    size_t step = compress ? info.cluster_size : CHUNK;     /* CHUNK is a multiple of any cluster size */
+    uint8_t *buf = malloc(CHUNK);
+    int r = buf ? 0 : -ENOMEM;
+    for (uint64_t off = 0; !r && off < len; off += CHUNK) {
+        size_t n = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
+        r = block_pread(src, buf, n, off);
+        for (size_t i = 0; !r && i < n; i += step) {     /* a new image reads zero already */
+            size_t k = n - i < step ? n - i : step;
+            if (!all_zero(buf + i, k))
+                r = compress ? block_pwrite_compressed(dst, buf + i, k, off + i) : block_pwrite(dst, buf + i, k, off + i);
+        }
+        progress(show, off + n, len);
+    }
+    free(buf);
+    return r ? r : block_flush(dst);
+}
+
 int img_cmd_convert(int argc, char **argv)
 {
     const char *in_fmt = NULL;
-    enum block_format out_fmt = BLOCK_FMT_RAW;
-    bool show = false;
+    struct block_create_opts co = { .format = BLOCK_FMT_RAW };
+    bool show = false, compress = false;
     int c;
-    while ((c = getopt(argc, argv, "f:O:p")) != -1) {
-        if (c == 'f')
+    while ((c = getopt(argc, argv, "f:O:o:pc")) != -1) {
+        if (c == 'f') {
             in_fmt = optarg;
-        else if (c == 'O' && block_parse_format(optarg, &out_fmt) == 0 && out_fmt != BLOCK_FMT_AUTO)
+        } else if (c == 'O' && block_parse_format(optarg, &co.format) == 0 && co.format != BLOCK_FMT_AUTO) {
             continue;
-        else if (c == 'p')
+        } else if (c == 'o') {
+            int r = img_create_opt(&co, optarg);
+            if (r)
+                return r;
+        } else if (c == 'p') {
             show = true;
-        else
-            return img_usage("convert: bad option '%s' (expected -f FMT, -O raw|qcow2, -p)", argv[optind - 1]);
+        } else if (c == 'c') {
+            compress = true;
+        } else {
+            return img_usage("convert: bad option '%s' (expected -f FMT, -O raw|qcow2, -c, -o OPTIONS, -p)",
+                             argv[optind - 1]);
+        }
     }
     if (optind != argc - 2)
         return img_usage("convert: expected SOURCE and DEST");
+    if (compress && co.format != BLOCK_FMT_QCOW2)
+        return img_usage("convert: -c needs -O qcow2");
     show = show && isatty(2);
     struct block *src, *dst;
     int r = img_open(argv[optind], in_fmt, true, false, &src);
     if (r)
         return r;
-    uint64_t len = block_length(src);
-    struct block_create_opts co = { .format = out_fmt, .size = len };
+    co.size = block_length(src);
     char *err = NULL;
     if ((r = block_create(argv[optind + 1], &co, &err)) < 0) {
         block_close(src);
         return img_fail(err, r);
     }
-    struct block_open_opts oo = { .format = out_fmt };
+    struct block_open_opts oo = { .format = co.format };
     if ((r = block_open(argv[optind + 1], &oo, &dst, &err)) < 0) {
         block_close(src);
         return img_fail(err, r);
     }
-    uint8_t *buf = malloc(CHUNK);
-    for (uint64_t off = 0; buf && off < len && !r; off += CHUNK) {
-        size_t n = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
-        if ((r = block_pread(src, buf, n, off)) == 0 && !all_zero(buf, n))
-            r = block_pwrite(dst, buf, n, off);     /* a new image reads zero already */
-        progress(show, off + n, len);
-    }
-    if (!buf)
-        r = -ENOMEM;
-    if (!r)
-        r = block_flush(dst);
-    free(buf);
+    r = copy_data(src, dst, compress, show);
     block_close(src);
     block_close(dst);
-    if (r < 0)
-        return img_fail(NULL, r);
-    return 0;
+    return r < 0 ? img_fail(NULL, r) : 0;
 }
 
 /* The backing file named in @b's header, as a path usable from here. */
