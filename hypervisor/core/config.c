@@ -94,6 +94,8 @@ static void print_help(void)
          "  --display none|vnc[:ADDR:PORT][,password-file=FILE][,keymap=us|de]|sdl|channel:PATH\n"
          "                         guest screen (virtio-gpu + keyboard/tablet) to a VNC server,\n"
          "                         a window, or a display channel socket (repeatable)\n"
+         "  --vga std|none[,rom=FILE]  standard VGA + Bochs VBE with SeaBIOS's vgabios (default:\n"
+         "                         std with --firmware, none for direct kernel boot)\n"
          "  --no-rng               no virtio-rng device\n"
          "  --net user[,hostfwd=tcp:[HOSTADDR]:PORT-:GUESTPORT]...[,mac=MAC][,model=virtio|e1000]\n"
          "         | tap:IFNAME[,mac=..][,model=..] | none   the guest's NIC (default none;\n"
@@ -263,10 +265,30 @@ static int parse_display(struct vm_config *cfg, const char *v)
     return 0;
 }
 
+/* --vga std|none[,rom=FILE] */
+static int parse_vga(struct vm_config *cfg, const char *v)
+{
+    g_auto(GStrv) parts = g_strsplit(v, ",", -1);
+    if (!strcmp(parts[0], "std"))
+        cfg->vga = VGA_STD;
+    else if (!strcmp(parts[0], "none"))
+        cfg->vga = VGA_NONE;
+    else
+        return usage_error("--vga: expected std or none, got '%s'", parts[0]);
+    for (unsigned i = 1; parts[i]; i++) {
+        if (strncmp(parts[i], "rom=", 4) || !parts[i][4])
+            return usage_error("--vga: unknown option '%s' (expected rom=FILE)", parts[i]);
+        g_free(cfg->vga_rom);
+        cfg->vga_rom = g_strdup(parts[i] + 4);
+    }
+    return 0;
+}
+
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
        OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM,
        OPT_FIRMWARE, OPT_FIRMWARE_LOG };
+enum { OPT_VGA = 400 };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -290,6 +312,7 @@ static const struct option long_opts[] = {
     { "cdrom", required_argument, NULL, OPT_CDROM },
     { "firmware", required_argument, NULL, OPT_FIRMWARE },
     { "firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG },
+    { "vga", required_argument, NULL, OPT_VGA },
     { 0 },
 };
 
@@ -363,6 +386,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
         g_free(cfg->firmware_log);
         cfg->firmware_log = g_strdup(v);
         return 0;
+    case OPT_VGA: return parse_vga(cfg, v);
     case OPT_SHUTDOWN_TIMEOUT: {
         char *end;
         long t = strtol(v, &end, 10);
@@ -466,6 +490,7 @@ void vm_config_free(struct vm_config *cfg)
     g_free(cfg->control_path);
     g_free(cfg->firmware_path);
     g_free(cfg->firmware_log);
+    g_free(cfg->vga_rom);
     for (unsigned i = 0; i < cfg->ndisplays; i++)
         display_config_clear(&cfg->displays[i]);
     for (unsigned i = 0; i < cfg->ndisks; i++) {

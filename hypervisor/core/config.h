@@ -67,7 +67,15 @@ struct vm_config {
     enum firmware_kind firmware;     /* --firmware (default none: direct kernel boot) */
     char *firmware_path;             /* image to load; NULL = the kind's default */
     char *firmware_log;              /* --firmware-log: firmware debug port output */
+    enum { VGA_AUTO, VGA_NONE, VGA_STD } vga;   /* --vga; auto: std with --firmware */
+    char *vga_rom;                   /* --vga std,rom=FILE (NULL: Debian's vgabios-stdvga) */
 };
+
+/* Whether the VM gets the standard VGA: --vga std, or --firmware without --vga none. */
+static inline bool vm_config_has_vga(const struct vm_config *cfg)
+{
+    return cfg->vga == VGA_STD || (cfg->vga == VGA_AUTO && cfg->firmware != FIRMWARE_NONE);
+}
 
 /* Parses argv into cfg. On a usage error prints one line to stderr and
  * returns 2; returns 1 after printing --help; 0 on success. */

@@ -13,6 +13,7 @@
 #include "net/net.h"
 #include "vaudio.h"
 #include "devices/display.h"
+#include "devices/vga.h"
 #include "devices/e1000.h"
 #include "pci/pci.h"
 #include "pci/q35_mch.h"
@@ -121,6 +122,10 @@ static int vm_check_inputs(const struct vm_config *cfg)
             fprintf(stderr, "domus-vmm: cannot read CD image %s: %s\n", cfg->cdroms[i], strerror(errno));
             return 2;
         }
+    }
+    if (vm_config_has_vga(cfg) && vga_check_rom(cfg->vga_rom, why, sizeof(why)) < 0) {
+        fprintf(stderr, "domus-vmm: %s\n", why);
+        return 2;
     }
     if (cfg->kernel && PLAT_KERNEL_ADDR + img.init_size + (16u << 20) > cfg->memory) {
         fprintf(stderr, "domus-vmm: --memory %lluM is too small for kernel %s (needs at least %uM)\n",

@@ -10,6 +10,7 @@ struct event_loop;
 struct fw_cfg;
 struct pci_bus;
 struct vcpu;
+struct i8042;
 struct vm_config;
 struct kvm_cpuid2;
 struct net_backend;
@@ -63,6 +64,7 @@ struct vm {
     struct vm_reset_hook resume_hooks[16];   /* run after a resume (e.g. retry failed disk I/O) */
     unsigned nresume_hooks;
 
+    struct i8042 *i8042;             /* PS/2 keyboard and mouse, for display input */
     void (*power_button)(void *opaque);  /* set by the PM device */
     void *power_button_opaque;
     struct net_backend *net;         /* the NIC's backend (--net), NULL without one */

@@ -3,6 +3,8 @@
  * tablet. VNC and SDL are clients in their own processes (network-facing
  * code never runs in the VMM), each given one end of a socketpair. */
 #include "display.h"
+#include "devices.h"
+#include "vga.h"
 #include "core/config.h"
 #include "core/vm.h"
 #include "virtio/virtio_gpu.h"
@@ -30,16 +32,38 @@ extern char **environ;
 static struct display_server *server;
 static struct virtio_gpu *gpu;
 static struct virtio_input *keyboard, *tablet;
+static struct vga *vga;
 static uint32_t tablet_buttons;
 /* Our ends of the spawned clients' sockets, dup'ed so they can be kept
  * across a reboot's exec whatever the server did with its copy. */
 static int spawned_fds[VM_MAX_DISPLAYS];
 static unsigned nspawned;
 
+/* Input goes to virtio-input once the guest's driver runs it, to the PS/2
+ * keyboard and mouse before that (firmware, boot loaders, guests without
+ * virtio drivers) -- never to both, so no guest sees a key twice. */
+static struct i8042 *ps2;
+static int32_t ps2_last_x = -1, ps2_last_y = -1;
+
 static void on_key(void *opaque, uint32_t code, bool down)
 {
+    if (ps2 && !virtio_input_driver_ok(keyboard)) {
+        i8042_key(ps2, code, down);
+        return;
+    }
     virtio_input_event(keyboard, EV_KEY, (uint16_t)code, down);
     virtio_input_sync(keyboard);
+}
+
+/* PS/2 mice are relative: the client's absolute position becomes the
+ * distance from the last one (the guest's pointer then drifts from the
+ * client's when it accelerates or hits an edge; a tablet has no such gap). */
+static void ps2_pointer(int32_t x, int32_t y, uint32_t buttons, int32_t wheel)
+{
+    int32_t dx = ps2_last_x < 0 ? 0 : x - ps2_last_x, dy = ps2_last_y < 0 ? 0 : y - ps2_last_y;
+    ps2_last_x = x;
+    ps2_last_y = y;
+    i8042_mouse(ps2, dx, dy, wheel, buttons);
 }
 
 static int32_t scale_axis(int32_t v, uint32_t size)
@@ -53,6 +77,10 @@ static void on_pointer(void *opaque, int32_t x, int32_t y, uint32_t width, uint3
     static const struct { uint32_t bit; uint16_t code; } map[] = {
         { DC_BUTTON_LEFT, BTN_LEFT }, { DC_BUTTON_MIDDLE, BTN_MIDDLE }, { DC_BUTTON_RIGHT, BTN_RIGHT },
     };
+    if (ps2 && !virtio_input_driver_ok(tablet)) {
+        ps2_pointer(x, y, buttons, wheel);
+        return;
+    }
     virtio_input_event(tablet, EV_ABS, ABS_X, scale_axis(x, width));
     virtio_input_event(tablet, EV_ABS, ABS_Y, scale_axis(y, height));
     for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -185,7 +213,7 @@ int display_setup(struct vm *vm)
     const struct vm_config *cfg = vm->cfg;
     int r;
     if (!cfg->ndisplays)
-        return 0;
+        return vm_config_has_vga(cfg) ? vga_create(vm, NULL, cfg->vga_rom, &vga) : 0;
     /* Clients are reaped by the kernel; the VMM never waits for them. */
     struct sigaction sa = { .sa_handler = SIG_DFL, .sa_flags = SA_NOCLDWAIT };
     sigaction(SIGCHLD, &sa, NULL);
@@ -193,14 +221,24 @@ int display_setup(struct vm *vm)
     server = display_server_new(vm->loop, cfg->name);
     if (!server)
         return -ENOMEM;
+    /* The VGA first, so firmware finds it as the primary display. */
+    if (vm_config_has_vga(cfg) && (r = vga_create(vm, server, cfg->vga_rom, &vga)) < 0)
+        return r;
     if ((r = virtio_gpu_create(vm, server, &gpu)) < 0 ||
         (r = virtio_input_create(vm, VIRTIO_INPUT_KEYBOARD, &keyboard)) < 0 ||
         (r = virtio_input_create(vm, VIRTIO_INPUT_TABLET, &tablet)) < 0) {
         fprintf(stderr, "domus-vmm: --display: cannot create the display devices: %s\n", strerror(-r));
         return r;
     }
+    if (vga) {
+        vga_set_yield(vga, virtio_gpu_scanout_active, gpu);
+        virtio_gpu_share_display(gpu, vga_redisplay, vga);
+    }
     display_server_set_input(server, &input_ops, NULL);
     virtio_input_on_leds(keyboard, on_leds, NULL);
+    ps2 = vm->i8042;
+    if (ps2)
+        i8042_on_leds(ps2, on_leds, NULL);
 
     bool adopted = adopt_clients();
     for (unsigned i = 0; i < cfg->ndisplays; i++) {

@@ -1,8 +1,9 @@
-/* i8042 keyboard controller: enough for the reset line (0xFE to port 0x64)
- * and for Linux's probe to finish quickly. It answers controller commands,
- * reports that there is no AUX (mouse) port, and has a keyboard that acks
- * its commands but never sends a key; real PS/2 input comes later. */
+/* i8042 keyboard controller with a PS/2 keyboard and mouse (ps2.c) fed
+ * from the display channel, the A20/reset output port, and the command
+ * byte's translation, interrupt and port-disable bits. */
 #include "devices.h"
+#include "ps2.h"
+#include "vdisplay/channel.h"
 #include "core/irq.h"
 #include "core/platform.h"
 #include "core/vm.h"
@@ -29,84 +30,72 @@
 #define CTR_AUXDIS       0x20
 #define CTR_XLATE        0x40
 
+#define CTR_AUXINT       0x02
+#define STR_AUXDATA      0x20        /* the output buffer holds a mouse byte */
+#define I8042_AUX_IRQ    12
 #define OUT_QUEUE        16
+#define FROM_AUX         0x100       /* controller queue entry flag */
 
-enum pending { PEND_NONE, PEND_CTR, PEND_OUTPORT, PEND_KBD_OUT, PEND_AUX_OUT, PEND_AUX_DEV, PEND_KBD_PARAM };
+enum pending { PEND_NONE, PEND_CTR, PEND_OUTPORT, PEND_KBD_OUT, PEND_AUX_OUT, PEND_AUX_DEV };
 
 struct i8042 {
     struct vm *vm;
     pthread_mutex_t lock;
     uint8_t status, ctr, data;       /* data: last byte presented at 0x60 */
-    uint8_t queue[OUT_QUEUE];
+    uint16_t queue[OUT_QUEUE];       /* the controller's own replies, ahead of the devices' */
     unsigned qhead, qlen;
     enum pending pending;            /* what the next write to 0x60 means */
-    uint8_t kbd_cmd;                 /* keyboard command awaiting its parameter */
+    struct ps2_kbd kbd;
+    struct ps2_mouse mouse;
+    void (*leds_cb)(void *opaque, uint32_t leds);
+    void *leds_opaque;
 };
 
-/* Moves the next queued byte into the output buffer; raises IRQ 1 if enabled. */
+/* Moves the next byte into the output buffer: controller replies first,
+ * then the keyboard, then the mouse (each only while its port is enabled),
+ * and raises IRQ 1 or 12 if the command byte enables it. */
 static void deliver(struct i8042 *s)
 {
-    if ((s->status & STR_OBF) || !s->qlen)
+    if (s->status & STR_OBF)
         return;
-    s->data = s->queue[s->qhead];
-    s->qhead = (s->qhead + 1) % OUT_QUEUE;
-    s->qlen--;
-    s->status |= STR_OBF;
-    if ((s->ctr & CTR_KBDINT) && s->vm)
-        irq_line_pulse(s->vm, I8042_KBD_IRQ);
+    uint16_t e;
+    uint8_t b;
+    if (s->qlen) {
+        e = s->queue[s->qhead];
+        s->qhead = (s->qhead + 1) % OUT_QUEUE;
+        s->qlen--;
+    } else if (!(s->ctr & CTR_KBDDIS) && ps2_queue_pop(&s->kbd.q, &b)) {
+        e = b;
+    } else if (!(s->ctr & CTR_AUXDIS) && ps2_queue_pop(&s->mouse.q, &b)) {
+        e = b | FROM_AUX;
+    } else {
+        return;
+    }
+    bool aux = e & FROM_AUX;
+    s->data = (uint8_t)e;
+    s->status = (uint8_t)((s->status & ~STR_AUXDATA) | STR_OBF | (aux ? STR_AUXDATA : 0));
+    if (s->vm && (s->ctr & (aux ? CTR_AUXINT : CTR_KBDINT)))
+        irq_line_pulse(s->vm, aux ? I8042_AUX_IRQ : I8042_KBD_IRQ);
 }
 
-static void queue_byte(struct i8042 *s, uint8_t b)
+static void queue_byte(struct i8042 *s, uint16_t e)
 {
     if (s->qlen < OUT_QUEUE)
-        s->queue[(s->qhead + s->qlen++) % OUT_QUEUE] = b;
+        s->queue[(s->qhead + s->qlen++) % OUT_QUEUE] = e;
     deliver(s);
 }
 
-/* The keyboard's side: every command is acked; a few answer more. */
-static void kbd_write(struct i8042 *s, uint8_t b)
-{
-    if (s->pending == PEND_KBD_PARAM) {
-        s->pending = PEND_NONE;
-        queue_byte(s, 0xFA);
-        if (s->kbd_cmd == 0xF0 && b == 0)
-            queue_byte(s, 0x02);     /* current scan code set */
-        return;
-    }
-    switch (b) {
-    case 0xED:                       /* set LEDs */
-    case 0xF3:                       /* set typematic rate */
-    case 0xF0:                       /* get/set scan code set */
-        s->kbd_cmd = b;
-        s->pending = PEND_KBD_PARAM;
-        queue_byte(s, 0xFA);
-        break;
-    case 0xEE:                       /* echo */
-        queue_byte(s, 0xEE);
-        break;
-    case 0xF2:                       /* identify: MF2 keyboard */
-        queue_byte(s, 0xFA);
-        queue_byte(s, 0xAB);
-        queue_byte(s, 0x83);
-        break;
-    case 0xFF:                       /* reset and self-test */
-        queue_byte(s, 0xFA);
-        queue_byte(s, 0xAA);
-        break;
-    default:
-        queue_byte(s, 0xFA);
-    }
-}
-
-static void data_write(struct i8042 *s, uint8_t b)
+/* Returns true when the keyboard LEDs changed. */
+static bool data_write(struct i8042 *s, uint8_t b)
 {
     enum pending p = s->pending;
+    bool leds = false;
     s->status &= (uint8_t)~STR_CMD;
-    if (p != PEND_KBD_PARAM)
-        s->pending = PEND_NONE;
+    s->pending = PEND_NONE;
     switch (p) {
     case PEND_CTR:
         s->ctr = b;
+        s->kbd.translate = b & CTR_XLATE;
         s->status = (uint8_t)((s->status & ~STR_SYS) | (b & CTR_SYS));
         break;
     case PEND_OUTPORT:
@@ -114,17 +103,21 @@ static void data_write(struct i8042 *s, uint8_t b)
             vm_request(s->vm, VM_REQ_RESET);
         break;
     case PEND_KBD_OUT:
-    case PEND_AUX_OUT:
-        /* Echoed back as keyboard data; with no AUX port, Linux's AUX
-         * loopback test sees the missing AUX bit and gives up at once. */
         queue_byte(s, b);
         break;
+    case PEND_AUX_OUT:
+        queue_byte(s, b | FROM_AUX);
+        break;
     case PEND_AUX_DEV:
-        break;                       /* no mouse behind the port */
+        s->ctr &= (uint8_t)~CTR_AUXDIS;  /* talking to the mouse enables its port */
+        ps2_mouse_write(&s->mouse, b);
+        break;
     default:
         s->ctr &= (uint8_t)~CTR_KBDDIS;  /* writing to the keyboard enables it */
-        kbd_write(s, b);
+        leds = ps2_kbd_write(&s->kbd, b);
     }
+    deliver(s);
+    return leds;
 }
 
 static void command_write(struct i8042 *s, uint8_t cmd)
@@ -135,7 +128,7 @@ static void command_write(struct i8042 *s, uint8_t cmd)
     case 0x60: s->pending = PEND_CTR; break;            /* write CTR */
     case 0xA7: s->ctr |= CTR_AUXDIS; break;
     case 0xA8: s->ctr &= (uint8_t)~CTR_AUXDIS; break;
-    case 0xA9: queue_byte(s, 0x02); break;              /* AUX test: clock stuck = no port */
+    case 0xA9: queue_byte(s, 0x00); break;              /* AUX interface test: ok */
     case 0xAA:                                          /* controller self-test */
         s->status |= STR_SYS;
         queue_byte(s, 0x55);
@@ -155,42 +148,86 @@ static void command_write(struct i8042 *s, uint8_t cmd)
             vm_request(s->vm, VM_REQ_RESET);
         break;
     }
+    deliver(s);
+}
+
+/* The LEDs as DC_LED_* bits, reported outside the lock. */
+static void report_leds(struct i8042 *s, uint8_t leds)
+{
+    uint32_t dc = ((leds & 1) ? DC_LED_SCROLL : 0) | ((leds & 2) ? DC_LED_NUM : 0) | ((leds & 4) ? DC_LED_CAPS : 0);
+    if (s->leds_cb)
+        s->leds_cb(s->leds_opaque, dc);
+}
+
+uint8_t i8042_read(struct i8042 *s, unsigned port)
+{
+    pthread_mutex_lock(&s->lock);
+    uint8_t v = s->status;
+    if (port == I8042_DATA) {
+        v = s->data;                 /* an empty buffer repeats the last byte */
+        s->status &= (uint8_t)~(STR_OBF | STR_AUXDATA);
+        deliver(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+void i8042_write(struct i8042 *s, unsigned port, uint8_t v)
+{
+    pthread_mutex_lock(&s->lock);
+    bool leds = false;
+    if (port == I8042_DATA)
+        leds = data_write(s, v);
+    else
+        command_write(s, v);
+    uint8_t l = s->kbd.leds;
+    pthread_mutex_unlock(&s->lock);
+    if (leds)
+        report_leds(s, l);
+}
+
+void i8042_key(struct i8042 *s, uint32_t evdev, bool down)
+{
+    pthread_mutex_lock(&s->lock);
+    ps2_kbd_key(&s->kbd, evdev, down);
+    deliver(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void i8042_mouse(struct i8042 *s, int32_t dx, int32_t dy, int32_t wheel, uint32_t buttons)
+{
+    pthread_mutex_lock(&s->lock);
+    ps2_mouse_event(&s->mouse, dx, dy, wheel, buttons);
+    deliver(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void i8042_on_leds(struct i8042 *s, void (*cb)(void *opaque, uint32_t leds), void *opaque)
+{
+    pthread_mutex_lock(&s->lock);
+    s->leds_cb = cb;
+    s->leds_opaque = opaque;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static uint64_t i8042_data_read(void *opaque, uint64_t offset, unsigned size)
 {
-    struct i8042 *s = opaque;
-    pthread_mutex_lock(&s->lock);
-    uint8_t v = s->data;             /* an empty buffer repeats the last byte */
-    s->status &= (uint8_t)~STR_OBF;
-    deliver(s);
-    pthread_mutex_unlock(&s->lock);
-    return v;
+    return i8042_read(opaque, I8042_DATA);
 }
 
 static uint64_t i8042_status_read(void *opaque, uint64_t offset, unsigned size)
 {
-    struct i8042 *s = opaque;
-    pthread_mutex_lock(&s->lock);
-    uint8_t v = s->status;
-    pthread_mutex_unlock(&s->lock);
-    return v;
+    return i8042_read(opaque, I8042_CMD);
 }
 
 static void i8042_data_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
 {
-    struct i8042 *s = opaque;
-    pthread_mutex_lock(&s->lock);
-    data_write(s, (uint8_t)value);
-    pthread_mutex_unlock(&s->lock);
+    i8042_write(opaque, I8042_DATA, (uint8_t)value);
 }
 
 static void i8042_cmd_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
 {
-    struct i8042 *s = opaque;
-    pthread_mutex_lock(&s->lock);
-    command_write(s, (uint8_t)value);
-    pthread_mutex_unlock(&s->lock);
+    i8042_write(opaque, I8042_CMD, (uint8_t)value);
 }
 
 static const struct io_ops data_ops = { .read = i8042_data_read, .write = i8042_data_write };
@@ -203,6 +240,9 @@ static void i8042_reset_locked(struct i8042 *s)
     s->data = 0;
     s->qhead = s->qlen = 0;
     s->pending = PEND_NONE;
+    s->kbd.translate = true;
+    ps2_kbd_reset(&s->kbd);
+    ps2_mouse_reset(&s->mouse);
 }
 
 static void i8042_reset(void *opaque)
@@ -213,14 +253,30 @@ static void i8042_reset(void *opaque)
     pthread_mutex_unlock(&s->lock);
 }
 
-int i8042_create(struct vm *vm)
+struct i8042 *i8042_new(struct vm *vm)
 {
     struct i8042 *s = calloc(1, sizeof(*s));
     if (!s)
-        return -ENOMEM;
+        return NULL;
     s->vm = vm;
     pthread_mutex_init(&s->lock, NULL);
     i8042_reset_locked(s);
+    return s;
+}
+
+void i8042_free(struct i8042 *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int i8042_create(struct vm *vm)
+{
+    struct i8042 *s = i8042_new(vm);
+    if (!s)
+        return -ENOMEM;
     /* Two single ports: 0x61-0x63 in between belong to other devices. */
     int r = io_bus_register(&vm->pio, I8042_DATA, 1, &data_ops, s);
     if (r == 0) {
@@ -229,10 +285,10 @@ int i8042_create(struct vm *vm)
             io_bus_unregister(&vm->pio, I8042_DATA);
     }
     if (r) {
-        pthread_mutex_destroy(&s->lock);
-        free(s);
+        i8042_free(s);
         return r;
     }
     vm_add_reset_hook(vm, i8042_reset, s);
+    vm->i8042 = s;
     return 0;
 }

@@ -103,6 +103,13 @@ void pci_device_set_bar(struct pci_device *dev, unsigned bar, uint64_t size, uns
         cfg_put(dev->wmask, off + 4, (uint32_t)(~(size - 1) >> 32), 4);
 }
 
+void pci_device_set_rom(struct pci_device *dev, uint64_t size, const struct io_ops *ops, void *opaque)
+{
+    size = pow2_ceil(size < 2048 ? 2048 : size);
+    dev->bars[PCI_ROM_BAR] = (struct pci_bar){ .size = size, .ops = ops, .opaque = opaque, .addr = PCI_BAR_UNMAPPED };
+    cfg_put(dev->wmask, PCI_ROM_ADDRESS, (uint32_t)(~(size - 1) | PCI_ROM_ADDRESS_ENABLE), 4);
+}
+
 unsigned pci_device_add_capability(struct pci_device *dev, uint8_t cap_id, unsigned len)
 {
     unsigned off = (dev->cap_end + 3) & ~3u;
@@ -133,7 +140,7 @@ struct bar_event {
 };
 
 struct bar_events {
-    struct bar_event ev[PCI_NUM_BARS];
+    struct bar_event ev[PCI_NUM_BARS + 1];
     unsigned n;
 };
 
@@ -149,7 +156,13 @@ static uint64_t bar_target(const struct pci_device *dev, unsigned i)
     uint16_t cmd = dev_command(dev);
     uint32_t lo = cfg_get(dev->cfg, PCI_BAR0 + 4 * i, 4);
     uint64_t addr, limit;
-    if (b->flags & PCI_BAR_IO) {
+    if (i == PCI_ROM_BAR) {
+        lo = cfg_get(dev->cfg, PCI_ROM_ADDRESS, 4);
+        if (!(cmd & PCI_COMMAND_MEMORY) || !(lo & PCI_ROM_ADDRESS_ENABLE))
+            return PCI_BAR_UNMAPPED;
+        addr = lo & ~0x7FFu;
+        limit = MEM32_LIMIT;
+    } else if (b->flags & PCI_BAR_IO) {
         if (!(cmd & PCI_COMMAND_IO))
             return PCI_BAR_UNMAPPED;
         addr = lo & ~3u;
@@ -198,13 +211,13 @@ static void bar_update(struct pci_bus *bus, struct pci_device *dev, unsigned i, 
         }
     }
     uint64_t now = b->mapped ? b->addr : PCI_BAR_UNMAPPED;
-    if (now != old && evs->n < PCI_NUM_BARS)
+    if (now != old && evs->n < PCI_NUM_BARS + 1)
         evs->ev[evs->n++] = (struct bar_event){ .bar = i, .old_addr = old, .new_addr = now };
 }
 
 static void bars_update(struct pci_bus *bus, struct pci_device *dev, struct bar_events *evs)
 {
-    for (unsigned i = 0; i < PCI_NUM_BARS; i++)
+    for (unsigned i = 0; i <= PCI_ROM_BAR; i++)
         bar_update(bus, dev, i, evs);
 }
 
@@ -305,7 +318,8 @@ void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned offset, uint
     struct bar_events evs = { .n = 0 };
     unsigned end = offset + size;
     bool touches_cmd = offset < PCI_COMMAND + 2 && end > PCI_COMMAND;
-    bool touches_bar = offset < PCI_BAR0 + 4 * PCI_NUM_BARS && end > PCI_BAR0;
+    bool touches_bar = (offset < PCI_BAR0 + 4 * PCI_NUM_BARS && end > PCI_BAR0) ||
+                       (offset < PCI_ROM_ADDRESS + 4 && end > PCI_ROM_ADDRESS);
     if (touches_cmd || touches_bar)
         bars_update(bus, dev, &evs);
     if (dev != &bus->host_bridge && intx_asserted(dev) != intx_was)
@@ -441,8 +455,8 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 static int place_bars(struct pci_bus *bus, struct pci_device *dev)
 {
     uint64_t mem = bus->mmio32_next, io = bus->io_next;
-    uint64_t addr[PCI_NUM_BARS] = { 0 };
-    for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
+    uint64_t addr[PCI_NUM_BARS + 1] = { 0 };
+    for (unsigned i = 0; i <= PCI_ROM_BAR; i++) {
         struct pci_bar *b = &dev->bars[i];
         if (!b->size)
             continue;
@@ -470,6 +484,8 @@ static int place_bars(struct pci_bus *bus, struct pci_device *dev)
         if (b->flags & PCI_BAR_MEM64 && !(b->flags & PCI_BAR_IO))
             cfg_put(dev->cfg, off + 4, (uint32_t)(addr[i] >> 32), 4);
     }
+    if (dev->bars[PCI_ROM_BAR].size)     /* placed, but off until the guest enables it */
+        cfg_put(dev->cfg, PCI_ROM_ADDRESS, (uint32_t)addr[PCI_ROM_BAR], 4);
     bus->mmio32_next = mem;
     bus->io_next = io;
     return 0;

@@ -12,6 +12,7 @@ struct vm;
 
 #define PCI_CFG_SIZE       4096
 #define PCI_NUM_BARS       6
+#define PCI_ROM_BAR        PCI_NUM_BARS  /* bars[] index of the expansion ROM */
 #define PCI_MAX_DEVICES    32
 
 #define PCI_BAR_IO         0x1
@@ -29,6 +30,8 @@ struct vm;
 #define PCI_STATUS_INTERRUPT   0x0008
 #define PCI_STATUS_CAP_LIST    0x0010
 #define PCI_BAR0               0x10
+#define PCI_ROM_ADDRESS        0x30
+#define PCI_ROM_ADDRESS_ENABLE 0x1
 #define PCI_CAPABILITY_LIST    0x34
 #define PCI_INTERRUPT_LINE     0x3C
 #define PCI_INTERRUPT_PIN      0x3D
@@ -60,7 +63,7 @@ struct pci_device {
     uint8_t cfg[PCI_CFG_SIZE];
     uint8_t wmask[PCI_CFG_SIZE];     /* bits the guest may write */
     uint8_t w1cmask[PCI_CFG_SIZE];   /* write-1-to-clear bits */
-    struct pci_bar bars[PCI_NUM_BARS];
+    struct pci_bar bars[PCI_NUM_BARS + 1];   /* + the expansion ROM */
     const struct pci_device_ops *ops;
     void *opaque;                    /* owner (e.g. the virtio transport) */
     struct pci_bus *bus;
@@ -91,6 +94,9 @@ void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, 
 /* Declares a BAR before pci_bus_add(); size is rounded up to a power of two. */
 void pci_device_set_bar(struct pci_device *dev, unsigned bar, uint64_t size, unsigned flags,
                         const struct io_ops *ops, void *opaque);
+/* Declares an expansion ROM of @size bytes (read through @ops) before
+ * pci_bus_add(); it decodes only while the guest sets the ROM enable bit. */
+void pci_device_set_rom(struct pci_device *dev, uint64_t size, const struct io_ops *ops, void *opaque);
 /* Appends a capability of @len bytes (id + next filled in); returns its offset or 0 when full. */
 unsigned pci_device_add_capability(struct pci_device *dev, uint8_t cap_id, unsigned len);
 /* Sets the INTx pin (1 = INTA) so the guest sees a legacy interrupt line. */

@@ -54,6 +54,9 @@ struct virtio_gpu {
     struct gpu_resource *res[GPU_MAX_RESOURCES];
     uint64_t total_bytes;
     uint32_t cursor_resource;
+    void (*on_release)(void *opaque);  /* another display (VGA) takes the channel back */
+    void *release_opaque;
+    bool scanout_shown;
     struct virtq_chain chain;        /* I/O thread scratch, under vdev.lock */
     uint8_t req[sizeof(struct virtio_gpu_resp_edid)];
     uint8_t resp[sizeof(struct virtio_gpu_resp_edid)];
@@ -90,6 +93,11 @@ static void publish_scanout(struct virtio_gpu *gpu)
     if (!gpu->ds)
         return;
     struct gpu_resource *r = res_find(gpu, gpu->state.scanout_resource);
+    __atomic_store_n(&gpu->scanout_shown, r != NULL, __ATOMIC_RELEASE);
+    if (!r && gpu->on_release) {
+        gpu->on_release(gpu->release_opaque);
+        return;
+    }
     struct dc_mode m = { 0 };
     int fd = -1;
     if (r) {
@@ -524,6 +532,19 @@ static const struct virtio_device_ops virtio_gpu_ops = {
     .queue_notify = gpu_queue_notify,
     .reset = gpu_reset,
 };
+
+void virtio_gpu_share_display(struct virtio_gpu *gpu, void (*on_release)(void *opaque), void *opaque)
+{
+    pthread_mutex_lock(&gpu->vdev.lock);
+    gpu->on_release = on_release;
+    gpu->release_opaque = opaque;
+    pthread_mutex_unlock(&gpu->vdev.lock);
+}
+
+bool virtio_gpu_scanout_active(void *gpu)
+{
+    return __atomic_load_n(&((struct virtio_gpu *)gpu)->scanout_shown, __ATOMIC_ACQUIRE);
+}
 
 void virtio_gpu_request_size(struct virtio_gpu *gpu, uint32_t width, uint32_t height)
 {

@@ -112,6 +112,11 @@ struct virtio_device *virtio_gpu_device(struct virtio_gpu *gpu);
 /* A viewer would like WxH: remembered, reported by GET_DISPLAY_INFO/EDID,
  * and signalled to the driver with a display config event. Thread-safe. */
 void virtio_gpu_request_size(struct virtio_gpu *gpu, uint32_t width, uint32_t height);
+/* The channel is shared with a boot display (VGA): while the guest shows
+ * no scanout, @on_release is called (under the device lock) instead of
+ * turning the display off. Lock-free: whether a scanout is shown now. */
+void virtio_gpu_share_display(struct virtio_gpu *gpu, void (*on_release)(void *opaque), void *opaque);
+bool virtio_gpu_scanout_active(void *gpu);
 /* The PCI device on @vm. */
 int virtio_gpu_create(struct vm *vm, struct display_server *ds, struct virtio_gpu **out);
 

@@ -238,6 +238,14 @@ struct virtio_device *virtio_input_device(struct virtio_input *in)
     return &in->vdev;
 }
 
+bool virtio_input_driver_ok(struct virtio_input *in)
+{
+    pthread_mutex_lock(&in->vdev.lock);
+    bool ok = (in->vdev.status & VIRTIO_STATUS_DRIVER_OK) && !(in->vdev.status & VIRTIO_STATUS_NEEDS_RESET);
+    pthread_mutex_unlock(&in->vdev.lock);
+    return ok;
+}
+
 int virtio_input_create(struct vm *vm, enum virtio_input_kind kind, struct virtio_input **out)
 {
     struct virtio_input *in;

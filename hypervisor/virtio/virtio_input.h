@@ -41,6 +41,8 @@ void virtio_input_free(struct virtio_input *in);
 struct virtio_device *virtio_input_device(struct virtio_input *in);
 int virtio_input_create(struct vm *vm, enum virtio_input_kind kind, struct virtio_input **out);
 
+/* Whether a guest driver runs the device (input is routed to PS/2 until then). */
+bool virtio_input_driver_ok(struct virtio_input *in);
 /* Queue events for the guest; virtio_input_sync() ends a batch with
  * SYN_REPORT and delivers. Events that find no guest buffer wait in a small
  * ring (older ones are dropped when it is full). Thread-safe. */

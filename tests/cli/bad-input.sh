@@ -10,6 +10,7 @@ kernel=${kernel:-$payload}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 head -c 4096 /dev/urandom > "$work/random.bin"
 truncate -s 1M "$work/disk.img"
+truncate -s 300K "$work/big.rom"; truncate -s 4K "$work/zero.rom"
 n=0 failed=0
 
 # expect_usage_error NAME PATTERN ARGS...: exit 2, one stderr line matching PATTERN.
@@ -61,6 +62,11 @@ expect_usage_error "bad net backend" "--net: expected user" --kernel "$kernel" -
 expect_usage_error "bad hostfwd" "--net: bad hostfwd 'tcp:127.0.0.1:80'" --kernel "$kernel" --net user,hostfwd=tcp:127.0.0.1:80
 expect_usage_error "bad net model" "--net: model must be" --kernel "$kernel" --net user,model=rtl8139
 expect_usage_error "multicast mac" "not a unicast MAC" --kernel "$kernel" --net user,mac=01:02:03:04:05:06
+expect_usage_error "bad vga" "--vga: expected std or none, got 'cirrus'" --kernel "$kernel" --vga cirrus
+expect_usage_error "bad vga option" "--vga: unknown option 'vram=64'" --kernel "$kernel" --vga std,vram=64
+expect_usage_error "missing vga rom" "VGA BIOS $work/nope: No such file" --kernel "$kernel" --vga std,rom=$work/nope
+expect_usage_error "vga rom too large" "VGA BIOS $work/big.rom: too large" --kernel "$kernel" --vga std,rom=$work/big.rom
+expect_usage_error "vga rom not a rom" "no 55 AA signature" --kernel "$kernel" --vga std,rom=$work/zero.rom
 expect_usage_error "bad audio backend" "--audio: expected pulse" --kernel "$kernel" --audio alsa
 expect_usage_error "bad audio option" "--audio wav: unknown option 'out=x'" --kernel "$kernel" --audio wav:a.wav,out=x
 expect_usage_error "bad sound card" "--sound: expected hda" --kernel "$kernel" --sound sb16

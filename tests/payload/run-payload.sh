@@ -3,7 +3,7 @@
 # checks what a user would see: the exit status, the serial output, and for
 # disk tests what the guest left in the image file.
 set -u
-vmm=$1 name=$2 image=$3
+vmm=$1 name=$2 image=$3 vga_check=${4:-}
 if [ ! -w /dev/kvm ]; then
     echo "SKIP: /dev/kvm is not accessible here"; exit 77
 fi
@@ -21,9 +21,22 @@ virtio_blk)
     args+=(--disk "$work/disk.img,serial=payload-disk-1") ; want_text="serial id: payload-disk-1" ;;
 crash)  want_exit=3 want_text="about to triple fault" ;;
 reboot) truncate -s 1M "$work/disk.img"; args+=(--disk "$work/disk.img"); want_text="reboot ok" ;;
+vga)    args+=(--vga std --display "channel:$work/display.sock"); want_text="vga ok" ;;
 esac
-timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr"
-status=$?
+if [ "$name" = vga ]; then
+    # The checker answers each picture with a key, so the payload only
+    # finishes if the pixels were right and PS/2 input arrived.
+    timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr" & vmm_pid=$!
+    "$vga_check" "$work/display.sock" >"$work/check.log" 2>&1
+    check_status=$?
+    wait $vmm_pid
+    status=$?
+    echo "--- vga-check:"; cat "$work/check.log"
+    [ $check_status -eq 0 ] || { echo "FAIL: vga-check failed"; cat "$out"; exit 1; }
+else
+    timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr"
+    status=$?
+fi
 echo "--- serial:"; cat "$out" 2>/dev/null; echo "--- stderr:"; cat "$work/stderr"
 fail() { echo "FAIL: $*"; exit 1; }
 [ $status -eq 124 ] && fail "domus-vmm did not finish within 120 s"
