@@ -4,8 +4,9 @@
  *
  *   vnc-probe HOST:PORT [--password P] [--expect X,Y,RRGGBB]... [--key SYM]...
  *             [--click X,Y] [--resize WxH] [--wait-size WxH] [--frames SECONDS]
- *             [--timeout SECONDS] [--hold SECONDS] [--encodings "raw"]
+ *             [--timeout SECONDS] [--hold SECONDS] [--encodings "raw"] [--dump FILE.ppm]
  *
+ * --dump writes the screen as the client last saw it (a binary PPM).
  * Negative X/Y count from the right/bottom edge. Exits 0 when every check
  * passed, 1 otherwise (with the reason on stderr). */
 #include <rfb/rfbclient.h>
@@ -27,6 +28,25 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static uint32_t pixel(rfbClient *c, int x, int y);
+
+static bool write_ppm(rfbClient *c, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        return false;
+    }
+    fprintf(f, "P6\n%d %d\n255\n", c->width, c->height);
+    for (int y = 0; y < c->height; y++)
+        for (int x = 0; x < c->width; x++) {
+            uint32_t v = pixel(c, x, y);
+            uint8_t rgb[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+            fwrite(rgb, 1, 3, f);
+        }
+    return fclose(f) == 0;
 }
 
 static uint32_t pixel(rfbClient *c, int x, int y)
@@ -99,6 +119,7 @@ int main(int argc, char **argv)
     c->GetPassword = get_password;
     c->canHandleNewFBSize = TRUE;
     double timeout = 30, frames_for = 0, hold = 0;
+    const char *dump = NULL;
     uint32_t keys[16];
     int nkeys = 0, click[2] = { -1, -1 }, resize[2] = { 0, 0 }, wait_size[2] = { 0, 0 };
     for (int i = 2; i < argc; i++) {
@@ -116,6 +137,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--timeout")) timeout = atof(v);
         else if (!strcmp(a, "--hold")) hold = atof(v);
         else if (!strcmp(a, "--encodings")) c->appData.encodingsString = v;
+        else if (!strcmp(a, "--dump")) dump = v;
         else { fprintf(stderr, "vnc-probe: unknown option %s\n", a); return 2; }
         i++;
     }
@@ -174,6 +196,8 @@ int main(int argc, char **argv)
     }
     if (hold > 0)
         pump(c, hold, NULL, NULL);
+    if (dump && !write_ppm(c, dump))
+        return 1;
     fflush(stdout);
     rfbClientCleanup(c);
     return 0;
