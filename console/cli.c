@@ -7,6 +7,7 @@
 #include <json-glib/json-glib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LONG_CALL_MS (10 * 60 * 1000)   /* create builds a guest, stop waits for the guest */
@@ -23,6 +24,8 @@ static const char *usage_text =
     "  console NAME                       the serial console (Ctrl-] detaches; a pipe on stdin is sent, then detaches)\n"
     "  view NAME                          a window on the VM's display\n"
     "  vnc NAME [--listen ADDR:PORT] [--password-file F]\n"
+    "  set NAME KEY=VALUE...              change a stopped VM: memory=SIZE cpus=N disk-size=SIZE (grow)\n"
+    "                                     net=none|user[,model=virtio|e1000] sound=none|hda\n"
     "  snapshot NAME create|list|revert|delete [SNAP]\n"
     "  clone SRC DST [--linked|--full]\n"
     "  top [--once]                       live CPU, memory and I/O of every VM\n"
@@ -140,7 +143,23 @@ static int parse_opts(const char *verb, GOptionEntry *entries, int *argc, char *
 static int size_opt(const char *verb, const char *opt, const char *v, guint64 *out)
 {
     if (parse_memory_size(v, out) < 0)
-        return cli_usage_error(verb, "--%s: '%s' is not a size (use e.g. 512M or 2G)", opt, v);
+        return cli_usage_error(verb, "%s: '%s' is not a size (use e.g. 512M or 2G)", opt, v);
+    return CLI_OK;
+}
+
+/* Guest RAM as domus create and domus set take it. */
+static int memory_opt(const char *verb, const char *opt, const char *v, guint64 *out)
+{
+    int r = size_opt(verb, opt, v, out);
+    if (!r && (*out < VM_MIN_MEMORY || *out > VM_MAX_MEMORY))
+        return cli_usage_error(verb, "%s: %s is out of range (16M to 1T)", opt, v);
+    return r;
+}
+
+static int cpus_opt(const char *verb, const char *opt, int cpus)
+{
+    if (cpus < 1 || cpus > VM_MAX_CPUS)
+        return cli_usage_error(verb, "%s: %d is not from 1 to %d", opt, cpus, VM_MAX_CPUS);
     return CLI_OK;
 }
 
@@ -208,20 +227,18 @@ static int verb_create(int argc, char **argv)
     g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
     guint64 size;
     if (mem) {
-        if ((r = size_opt("create", "memory", mem, &size)))
+        if ((r = memory_opt("create", "--memory", mem, &size)))
             return r;
-        if (size < (16ULL << 20) || size > (1ULL << 40))
-            return cli_usage_error("create", "--memory: %s is out of range (16M to 1T)", mem);
         g_variant_builder_add(&b, "{sv}", "memory", g_variant_new_uint64(size));
     }
     if (disk) {
-        if ((r = size_opt("create", "disk-size", disk, &size)))
+        if ((r = size_opt("create", "--disk-size", disk, &size)))
             return r;
         g_variant_builder_add(&b, "{sv}", "disk-size", g_variant_new_uint64(size));
     }
     if (cpus) {
-        if (cpus < 1 || cpus > VM_MAX_CPUS)
-            return cli_usage_error("create", "--cpus: %d is not from 1 to %d", cpus, VM_MAX_CPUS);
+        if ((r = cpus_opt("create", "--cpus", cpus)))
+            return r;
         g_variant_builder_add(&b, "{sv}", "cpus", g_variant_new_uint32((guint32)cpus));
     }
     if (iso) {
@@ -472,6 +489,60 @@ static int verb_snapshot(int argc, char **argv)
     return ok ? CLI_OK : cli_fail(err);
 }
 
+/* domus set NAME memory=1G cpus=2 …: one SetConfig, all or nothing. */
+static int verb_set(int argc, char **argv)
+{
+    GOptionEntry e[] = { { NULL } };
+    int r = parse_opts("set", e, &argc, &argv, 2, 64, "NAME KEY=VALUE...");
+    if (r)
+        return r;
+    GVariantBuilder b;
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+    for (int i = 2; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i]) {
+            g_variant_builder_clear(&b);
+            return cli_usage_error("set", "expected KEY=VALUE, got '%s'", argv[i]);
+        }
+        g_autofree char *key = g_strndup(argv[i], (gsize)(eq - argv[i]));
+        const char *v = eq + 1;
+        guint64 size;
+        char *end;
+        if (!strcmp(key, "memory")) {
+            r = memory_opt("set", key, v, &size);
+            if (!r)
+                g_variant_builder_add(&b, "{sv}", key, g_variant_new_uint64(size));
+        } else if (!strcmp(key, "disk-size")) {
+            r = size_opt("set", key, v, &size);
+            if (!r)
+                g_variant_builder_add(&b, "{sv}", key, g_variant_new_uint64(size));
+        } else if (!strcmp(key, "cpus")) {
+            long n = strtol(v, &end, 10);
+            r = *v && !*end && n >= 1 && n <= VM_MAX_CPUS ? CLI_OK
+                : cli_usage_error("set", "cpus: '%s' is not a number from 1 to %d", v, VM_MAX_CPUS);
+            if (!r)
+                g_variant_builder_add(&b, "{sv}", key, g_variant_new_uint32((guint32)n));
+        } else if (!strcmp(key, "net") || !strcmp(key, "sound")) {
+            g_variant_builder_add(&b, "{sv}", key, g_variant_new_string(v));   /* domusd checks these */
+        } else {
+            r = cli_usage_error("set", "unknown setting '%s' (expected memory, cpus, disk-size, net or sound)", key);
+        }
+        if (r) {
+            g_variant_builder_clear(&b);
+            return r;
+        }
+    }
+    GError *err = NULL;
+    g_autoptr(DomusVM) vm = cli_vm(argv[1], &err);
+    if (!vm) {
+        g_variant_builder_clear(&b);
+        return cli_fail(err);
+    }
+    if (!domus_vm_call_set_config_sync(vm, g_variant_builder_end(&b), NULL, &err))
+        return cli_fail(err);
+    return CLI_OK;
+}
+
 static int verb_clone(int argc, char **argv)
 {
     gboolean linked = FALSE, full = FALSE;
@@ -527,7 +598,7 @@ static const struct verb {
     { "templates", verb_templates }, { "create", verb_create }, { "list", verb_list }, { "info", verb_info },
     { "start", verb_start }, { "stop", verb_stop }, { "pause", verb_pause }, { "resume", verb_resume },
     { "reset", verb_reset }, { "console", verb_console }, { "view", verb_view }, { "vnc", verb_vnc },
-    { "snapshot", verb_snapshot }, { "clone", verb_clone }, { "top", verb_top }, { "delete", verb_delete },
+    { "snapshot", verb_snapshot }, { "set", verb_set }, { "clone", verb_clone }, { "top", verb_top }, { "delete", verb_delete },
 };
 
 int cli_main(int argc, char **argv)

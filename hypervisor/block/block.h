@@ -136,3 +136,7 @@ int block_check(struct block *b, bool repair, struct block_check_result *res, ch
 /* Rewrites the backing file name/format in the header (no data is moved:
  * this is "rebase -u"; the safe rebase is built on it by the caller). */
 int block_set_backing(struct block *b, const char *backing_file, enum block_format fmt, char **error);
+
+/* Grows the virtual size (never shrinks); the new part reads as zeroes.
+ * qcow2 images with snapshots are refused. */
+int block_grow(struct block *b, uint64_t size, char **error);

@@ -6,6 +6,8 @@
 #include "vaudio.h"
 
 #define VM_MAX_CPUS 64
+#define VM_MIN_MEMORY (16ULL << 20)
+#define VM_MAX_MEMORY (1ULL << 40)
 #define VM_MAX_DISKS 16
 #define VM_MAX_AHCI 6                /* AHCI ports: disks with bus=ahci plus CD drives */
 

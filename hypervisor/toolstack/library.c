@@ -55,6 +55,7 @@ void vm_record_free(struct vm_record *r)
     g_free(r->name); g_free(r->dir); g_free(r->template_id); g_free(r->os_family);
     g_free(r->firmware); g_free(r->kernel); g_free(r->initrd); g_free(r->append); g_free(r->iso);
     g_free(r->devices); g_free(r->clock); g_free(r->needs);
+    g_free(r->net); g_free(r->sound);
     g_strfreev(r->disks);
     g_free(r);
 }
@@ -105,6 +106,8 @@ struct vm_record *vm_record_load(const char *dir, GError **error)
     r->needs = opt_str(kf, "boot", "needs");
     r->devices = opt_str(kf, "devices", "model");
     r->clock = opt_str(kf, "devices", "clock");
+    r->net = opt_str(kf, "devices", "net");
+    r->sound = opt_str(kf, "devices", "sound");
     r->disks = g_key_file_get_string_list(kf, "devices", "disks", NULL, NULL);
     if (!r->disks)
         r->disks = g_new0(char *, 1);
@@ -145,6 +148,8 @@ bool vm_record_save(const struct vm_record *r, GError **error)
     set_opt(kf, "boot", "needs", r->needs);
     set_opt(kf, "devices", "model", r->devices);
     set_opt(kf, "devices", "clock", r->clock);
+    set_opt(kf, "devices", "net", r->net);
+    set_opt(kf, "devices", "sound", r->sound);
     g_key_file_set_string_list(kf, "devices", "disks", (const char *const *)r->disks, g_strv_length(r->disks));
     g_key_file_set_uint64(kf, "resources", "cpu-weight", r->cpu_weight);
     g_key_file_set_uint64(kf, "resources", "cpu-quota", r->cpu_quota);

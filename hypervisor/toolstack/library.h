@@ -9,6 +9,8 @@
 
 struct vm_template;
 
+#define VM_MAX_DISK_SIZE (64ULL << 40)
+
 struct vm_record {
     char *name, *dir;
     char *template_id, *os_family;
@@ -16,6 +18,7 @@ struct vm_record {
     unsigned cpus;
     char *firmware, *kernel, *initrd, *append, *iso;
     char *devices, *clock, *needs;
+    char *net, *sound;               /* domus-vmm --net / --sound; NULL: none */
     char **disks;                    /* file names inside dir */
     unsigned cpu_weight;             /* cgroup cpu.weight, 1-10000 (default 100) */
     unsigned cpu_quota;              /* percent of one CPU, 0 = unlimited */

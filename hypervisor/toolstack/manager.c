@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define MAX_DISK_SIZE (64ULL << 40)
+#define MAX_DISK_SIZE VM_MAX_DISK_SIZE
 #define DEMO_MODULES "virtio_pci virtio_blk virtio_console virtio_rng button evdev virtio_gpu virtio_input"
 
 struct manager {

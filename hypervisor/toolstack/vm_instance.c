@@ -7,6 +7,7 @@
 #include "cgroup.h"
 #include "errors.h"
 #include "paths.h"
+#include "settings.h"
 #include "snapshot.h"
 #include "vmm_control.h"
 
@@ -262,6 +263,10 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
         g_ptr_array_add(a, g_strdup_printf("--disk=%s/%s", r->dir, *d));
     g_ptr_array_add(a, g_strdup_printf("--serial=unix:%s", vm->serial_path));
     g_ptr_array_add(a, g_strdup_printf("--control=unix:%s", vm->control_path));
+    if (r->net)
+        g_ptr_array_add(a, g_strdup_printf("--net=%s", r->net));
+    if (r->sound)
+        g_ptr_array_add(a, g_strdup_printf("--sound=%s", r->sound));
     if (vm->display_channel)         /* the manager's display widget, domus-view and domus-vnc attach here */
         g_ptr_array_add(a, g_strdup_printf("--display=channel:%s/display.sock", vm->rundir));
     g_ptr_array_add(a, NULL);
@@ -552,6 +557,28 @@ static gboolean handle_snapshot_list(DomusVM *i, GDBusMethodInvocation *inv, gpo
     return TRUE;
 }
 
+/* ---- settings ---- */
+
+static gboolean handle_set_config(DomusVM *i, GDBusMethodInvocation *inv, GVariant *settings, gpointer data)
+{
+    struct vm_instance *vm = data;
+    GError *err = NULL;
+    if (vm_instance_is_active(vm) || vm->busy) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE,
+            "VM '%s' is %s: its hardware can change only while it is stopped; shut it down first",
+            vm->rec->name, vm->busy ? "busy" : vm_instance_state(vm));
+        return TRUE;
+    }
+    if (!vm_settings_apply(vm->rec, settings, &err)) {
+        fail_invocation(inv, err);
+        return TRUE;
+    }
+    domus_vm_set_memory(vm->iface, vm->rec->memory);
+    domus_vm_set_cpus(vm->iface, vm->rec->cpus);
+    domus_vm_complete_set_config(vm->iface, inv);
+    return TRUE;
+}
+
 /* ---- info, stats ---- */
 
 static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer data)
@@ -572,6 +599,8 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
     ADD_S("iso", r->iso);
     ADD_S("devices", r->devices);
     ADD_S("clock", r->clock);
+    ADD_S("net", r->net ? r->net : "none");
+    ADD_S("sound", r->sound ? r->sound : "none");
     ADD_S("needs", strcmp(r->firmware, "direct") ? r->needs : NULL);
     ADD_S("dir", r->dir);
     ADD_S("log", vm->log_path);
@@ -731,6 +760,7 @@ struct vm_instance *vm_instance_new(struct vm_record *rec)
     g_signal_connect(vm->iface, "handle-snapshot-revert", G_CALLBACK(handle_snapshot_revert), vm);
     g_signal_connect(vm->iface, "handle-snapshot-delete", G_CALLBACK(handle_snapshot_delete), vm);
     g_signal_connect(vm->iface, "handle-snapshot-list", G_CALLBACK(handle_snapshot_list), vm);
+    g_signal_connect(vm->iface, "handle-set-config", G_CALLBACK(handle_set_config), vm);
     domus_object_skeleton_set_vm(vm->object, vm->iface);
     adopt(vm);
     return vm;

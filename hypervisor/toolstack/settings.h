@@ -1,0 +1,8 @@
+/* Changing a stopped VM's settings (the VM object's SetConfig). */
+#pragma once
+#include "library.h"
+
+/* Applies @settings (a{sv}: memory t, cpus u, disk-size t, net s, sound s)
+ * to @rec and its vm.conf, all or nothing; DOMUS_ERROR_INVALID says which
+ * value is wrong. The caller makes sure the VM is stopped. */
+bool vm_settings_apply(struct vm_record *rec, GVariant *settings, GError **error);
