@@ -341,7 +341,7 @@ static int verb_info(int argc, char **argv)
         else if (g_variant_is_of_type(v, G_VARIANT_TYPE_STRING_ARRAY)) {
             g_autofree const char **sv = g_variant_get_strv(v, NULL);
             text = g_strjoinv(", ", (char **)sv);
-        } else if (!strcmp(key, "memory") || !strcmp(key, "memory-limit"))
+        } else if (!strcmp(key, "memory") || !strcmp(key, "memory-limit") || !strcmp(key, "disk-size"))
             text = cli_format_size(g_variant_get_uint64(v));
         else if (!strcmp(key, "uptime"))
             text = cli_format_duration(g_variant_get_uint64(v));

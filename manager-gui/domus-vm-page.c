@@ -19,7 +19,10 @@ struct _DomusVmPage {
     AdwViewStack *views;
     GtkListBox *snapshots;
     DomusSparkline *cpu_graph, *mem_graph, *disk_graph, *net_graph;
-    GtkSpinButton *memory_spin, *cpus_spin;
+    GtkSpinButton *memory_spin, *cpus_spin, *disk_spin;
+    AdwComboRow *net_row, *sound_row;
+    guint64 disk_mib;                /* the first disk's size as last read */
+    int net_loaded, sound_loaded;    /* combo positions as read; -1: a value the combo lacks */
     AdwActionRow *disks_row, *devices_row;
     GtkSwitch *vnc_switch;
     AdwEntryRow *vnc_address;
@@ -64,7 +67,7 @@ static void sync_actions(DomusVmPage *self)
     gboolean off = !g_strcmp0(st, "stopped") || !g_strcmp0(st, "crashed");
     static const struct { const char *name; int when; } rules[] = {   /* 1 off, 2 running, 4 paused */
         { "start", 1 }, { "stop", 2 | 4 }, { "force-off", 2 | 4 }, { "pause", 2 }, { "resume", 4 },
-        { "reset", 2 }, { "open-window", 2 | 4 }, { "clone", 1 }, { "delete", 1 },
+        { "reset", 2 }, { "open-window", 2 | 4 }, { "clone", 1 }, { "delete", 1 }, { "apply-settings", 1 },
     };
     int now = (off ? 1 : 0) | (running ? 2 : 0) | (paused ? 4 : 0);
     for (unsigned i = 0; i < G_N_ELEMENTS(rules); i++)
@@ -75,6 +78,12 @@ static void sync_actions(DomusVmPage *self)
         g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self->actions),
                                     snap_actions[i])), self->vm && self->snapshots_supported);
     gtk_label_set_label(self->state_label, st);
+    GtkWidget *editors[] = { GTK_WIDGET(self->memory_spin), GTK_WIDGET(self->cpus_spin), GTK_WIDGET(self->disk_spin),
+                             GTK_WIDGET(self->net_row), GTK_WIDGET(self->sound_row) };
+    for (unsigned i = 0; i < G_N_ELEMENTS(editors); i++) {
+        gtk_widget_set_sensitive(editors[i], off);
+        gtk_widget_set_tooltip_text(editors[i], off || !self->vm ? NULL : "Shut the VM down to change its hardware");
+    }
     gtk_widget_set_visible(GTK_WIDGET(self->display_status), !running && !paused);
     if ((running || paused) && !domus_display_is_connected(self->display))
         domus_vm_get_display_socket(self->vm, self->cancel, on_socket, self);
@@ -360,6 +369,18 @@ void domus_vm_page_push_stats(DomusVmPage *self, GVariant *st)
     domus_sparkline_push(self->net_graph, rx + tx, l4);
 }
 
+/* What the Network and Sound rows' entries mean to domusd, in order. */
+static const char *const net_values[] = { "none", "user", "user,model=e1000" };
+static const char *const sound_values[] = { "none", "hda" };
+
+static int combo_index(const char *const *values, unsigned n, const char *v)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!strcmp(values[i], v))
+            return (int)i;
+    return -1;
+}
+
 static void on_settings_info(GObject *src, GAsyncResult *res, gpointer data)
 {
     g_autoptr(GVariant) info = NULL;
@@ -377,6 +398,74 @@ static void on_settings_info(GObject *src, GAsyncResult *res, gpointer data)
     g_autofree char *d = disks ? g_strjoinv(", ", (char **)disks) : g_strdup("none");
     adw_action_row_set_subtitle(self->disks_row, d);
     adw_action_row_set_subtitle(self->devices_row, devices);
+    guint64 mem = 0, disk = 0;
+    guint32 cpus = 0;
+    const char *net = "none", *sound = "none";
+    g_variant_lookup(info, "memory", "t", &mem);
+    g_variant_lookup(info, "cpus", "u", &cpus);
+    g_variant_lookup(info, "disk-size", "t", &disk);
+    g_variant_lookup(info, "net", "&s", &net);
+    g_variant_lookup(info, "sound", "&s", &sound);
+    gtk_spin_button_set_value(self->memory_spin, (double)(mem >> 20));
+    gtk_spin_button_set_value(self->cpus_spin, cpus);
+    self->disk_mib = disk >> 20;
+    /* Disks only grow: the spin starts at the current size. */
+    gtk_adjustment_set_lower(gtk_spin_button_get_adjustment(self->disk_spin), self->disk_mib ? (double)self->disk_mib : 1);
+    gtk_spin_button_set_value(self->disk_spin, (double)self->disk_mib);
+    gtk_widget_set_visible(GTK_WIDGET(self->disk_spin), disk != 0);
+    self->net_loaded = combo_index(net_values, G_N_ELEMENTS(net_values), net);
+    self->sound_loaded = combo_index(sound_values, G_N_ELEMENTS(sound_values), sound);
+    adw_combo_row_set_selected(self->net_row, self->net_loaded < 0 ? GTK_INVALID_LIST_POSITION : (guint)self->net_loaded);
+    adw_combo_row_set_selected(self->sound_row, self->sound_loaded < 0 ? GTK_INVALID_LIST_POSITION : (guint)self->sound_loaded);
+    adw_action_row_set_subtitle(ADW_ACTION_ROW(self->net_row), self->net_loaded < 0 ? net : "");
+}
+
+static void refresh_settings(DomusVmPage *self)
+{
+    if (self->vm)
+        domus_vm_call_get_info(self->vm, self->cancel, on_settings_info, self);
+}
+
+static void on_settings_applied(GObject *src, GAsyncResult *res, gpointer data)
+{
+    DomusVmPage *self = data;
+    g_autoptr(GError) err = NULL;
+    if (!domus_vm_call_set_config_finish(DOMUS_VM(src), res, &err)) {
+        if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            toast_error(self, "Settings", err);
+    }
+    else if (DOMUS_IS_WINDOW(gtk_widget_get_root(GTK_WIDGET(self)))) {
+        g_autofree char *msg = g_strdup_printf("Settings of “%s” saved", domus_vm_get_name(DOMUS_VM(src)));
+        domus_window_toast(DOMUS_WINDOW(gtk_widget_get_root(GTK_WIDGET(self))), msg);
+    }
+    refresh_settings(self);
+    g_object_unref(self);
+}
+
+/* One SetConfig with what the page shows; net and sound only when the
+ * user picked another entry (a value the combo lacks stays as it is). */
+static void act_apply_settings(GSimpleAction *a, GVariant *p, gpointer d)
+{
+    DomusVmPage *self = d;
+    if (!self->vm)
+        return;
+    gtk_spin_button_update(self->memory_spin);
+    gtk_spin_button_update(self->cpus_spin);
+    gtk_spin_button_update(self->disk_spin);
+    GVariantBuilder b;
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&b, "{sv}", "memory",
+                          g_variant_new_uint64((guint64)gtk_spin_button_get_value_as_int(self->memory_spin) << 20));
+    g_variant_builder_add(&b, "{sv}", "cpus", g_variant_new_uint32((guint32)gtk_spin_button_get_value_as_int(self->cpus_spin)));
+    guint64 disk = (guint64)gtk_spin_button_get_value(self->disk_spin);
+    if (self->disk_mib && disk != self->disk_mib)
+        g_variant_builder_add(&b, "{sv}", "disk-size", g_variant_new_uint64(disk << 20));
+    guint net = adw_combo_row_get_selected(self->net_row), sound = adw_combo_row_get_selected(self->sound_row);
+    if (net < G_N_ELEMENTS(net_values) && (int)net != self->net_loaded)
+        g_variant_builder_add(&b, "{sv}", "net", g_variant_new_string(net_values[net]));
+    if (sound < G_N_ELEMENTS(sound_values) && (int)sound != self->sound_loaded)
+        g_variant_builder_add(&b, "{sv}", "sound", g_variant_new_string(sound_values[sound]));
+    domus_vm_call_set_config(self->vm, g_variant_builder_end(&b), self->cancel, on_settings_applied, g_object_ref(self));
 }
 
 static void on_vm_changed(GObject *o, GParamSpec *ps, gpointer data)
@@ -403,7 +492,7 @@ void domus_vm_page_set_vm(DomusVmPage *self, DomusVM *vm)
     g_signal_connect(vm, "notify::state", G_CALLBACK(on_vm_changed), self);
     gtk_spin_button_set_value(self->memory_spin, (double)(domus_vm_get_memory(vm) >> 20));
     gtk_spin_button_set_value(self->cpus_spin, domus_vm_get_cpus(vm));
-    domus_vm_call_get_info(vm, self->cancel, on_settings_info, self);
+    refresh_settings(self);
     self->snapshots_supported = TRUE;
     sync_actions(self);
     refresh_snapshots(self);
@@ -443,6 +532,7 @@ static void domus_vm_page_class_init(DomusVmPageClass *klass)
 #define BIND(x) gtk_widget_class_bind_template_child(wc, DomusVmPage, x)
     BIND(display); BIND(display_status); BIND(console); BIND(state_label); BIND(views); BIND(snapshots);
     BIND(cpu_graph); BIND(mem_graph); BIND(disk_graph); BIND(net_graph); BIND(memory_spin); BIND(cpus_spin);
+    BIND(disk_spin); BIND(net_row); BIND(sound_row);
     BIND(disks_row); BIND(devices_row); BIND(vnc_switch); BIND(vnc_address); BIND(vnc_password);
 #undef BIND
 }
@@ -458,6 +548,7 @@ static void domus_vm_page_init(DomusVmPage *self)
         { .name = "delete", .activate = act_delete }, { .name = "snapshot", .activate = act_snapshot },
         { .name = "snapshot-revert", .activate = act_snapshot_revert, .parameter_type = NULL },
         { .name = "snapshot-delete", .activate = act_snapshot_delete },
+        { .name = "apply-settings", .activate = act_apply_settings },
     };
     self->actions = g_simple_action_group_new();
     g_action_map_add_action_entries(G_ACTION_MAP(self->actions), entries, G_N_ELEMENTS(entries), self);

@@ -8,7 +8,10 @@
 #include "core/config.h"
 #include "net/net_config.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct settings {
     bool has_memory, has_cpus, has_disk;
@@ -122,6 +125,24 @@ static bool grow_disk(struct vm_record *rec, uint64_t size, GError **error)
         return false;
     }
     return true;
+}
+
+uint64_t vm_settings_disk_size(const struct vm_record *rec)
+{
+    if (!rec->disks[0])
+        return 0;
+    g_autofree char *path = g_build_filename(rec->dir, rec->disks[0], NULL);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    guint8 h[32];
+    struct stat st;
+    uint64_t size = 0;
+    if (fd >= 0 && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && !memcmp(h, "QFI\xfb", 4))
+        size = GUINT64_FROM_BE(*(guint64 *)(h + 24));
+    else if (fd >= 0 && fstat(fd, &st) == 0)
+        size = (uint64_t)st.st_size;
+    if (fd >= 0)
+        close(fd);
+    return size;
 }
 
 bool vm_settings_apply(struct vm_record *rec, GVariant *settings, GError **error)

@@ -609,6 +609,7 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
     g_variant_builder_add(&b, "{sv}", "memory", g_variant_new_uint64(r->memory));
     g_variant_builder_add(&b, "{sv}", "cpus", g_variant_new_uint32(r->cpus));
     g_variant_builder_add(&b, "{sv}", "disks", g_variant_new_strv((const char *const *)r->disks, -1));
+    g_variant_builder_add(&b, "{sv}", "disk-size", g_variant_new_uint64(vm_settings_disk_size(r)));
     g_variant_builder_add(&b, "{sv}", "cpu-weight", g_variant_new_uint32(r->cpu_weight));
     g_variant_builder_add(&b, "{sv}", "cpu-quota", g_variant_new_uint32(r->cpu_quota));
     g_variant_builder_add(&b, "{sv}", "memory-limit", g_variant_new_uint64(vm_record_memory_limit(r)));

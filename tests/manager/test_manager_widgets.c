@@ -9,6 +9,8 @@
 #include "domus-window.h"
 #include "manager-test.h"
 
+#include <json-glib/json-glib.h>
+
 static DomusApp *app;
 static DomusWindow *win;
 
@@ -57,6 +59,85 @@ static void test_demo(void)
     activate(GTK_WIDGET(win), "win.new-demo");
     g_assert_cmpstr(domus_window_get_view(win), ==, "vm");
     g_assert_cmpuint(domus_window_get_n_cards(win), ==, 1);
+}
+
+/* The settings row titled @title (an AdwActionRow or AdwComboRow) in @root. */
+static GtkWidget *settings_row(GtkWidget *root, const char *title)
+{
+    if (ADW_IS_PREFERENCES_ROW(root) && !g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(root)), title))
+        return root;
+    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *hit = settings_row(c, title);
+        if (hit)
+            return hit;
+    }
+    return NULL;
+}
+
+static GtkSpinButton *row_spin(GtkWidget *row)
+{
+    if (GTK_IS_SPIN_BUTTON(row))
+        return GTK_SPIN_BUTTON(row);
+    for (GtkWidget *c = gtk_widget_get_first_child(row); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkSpinButton *s = row_spin(c);
+        if (s)
+            return s;
+    }
+    return NULL;
+}
+
+/* `domus info NAME --json`, as a user (or a script) would check. */
+static JsonObject *cli_info(const char *name)
+{
+    const char *argv[] = { g_getenv("DOMUS"), "info", name, "--json", NULL };
+    g_autofree char *out = NULL;
+    int status;
+    g_assert_nonnull(argv[0]);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                               &status, NULL));
+    g_autoptr(JsonParser) p = json_parser_new();
+    if (!g_spawn_check_wait_status(status, NULL) || !json_parser_load_from_data(p, out, -1, NULL))
+        return NULL;
+    return json_object_ref(json_node_get_object(json_parser_get_root(p)));
+}
+
+static gboolean cli_memory_is(gpointer mib)
+{
+    g_autoptr(JsonObject) i = cli_info("demo");
+    return i && json_object_get_int_member(i, "memory") == (gint64)GPOINTER_TO_UINT(mib) << 20;
+}
+
+static void test_settings(void)
+{
+    g_assert_true(domus_window_show_vm(win, "demo"));
+    DomusVmPage *page = domus_window_get_vm_page(win);
+    domus_vm_page_show(page, "settings");
+    mt_sleep(0.5);
+    GtkWidget *mem_row = settings_row(GTK_WIDGET(page), "Memory (MiB)");
+    GtkWidget *disk_row = settings_row(GTK_WIDGET(page), "Disk Size (MiB)");
+    g_assert_nonnull(mem_row);
+    g_assert_nonnull(disk_row);
+    GtkSpinButton *mem = row_spin(mem_row), *disk = row_spin(disk_row);
+    /* What domusd says is what the page shows: the demo's 256M and 64M disk. */
+    g_assert_cmpint(gtk_spin_button_get_value_as_int(mem), ==, 256);
+    g_assert_cmpint(gtk_spin_button_get_value_as_int(disk), ==, 64);
+    g_assert_true(gtk_widget_is_sensitive(GTK_WIDGET(mem)));
+    /* Disks only grow: the spin does not go below the current size. */
+    gtk_spin_button_set_value(disk, 32);
+    g_assert_cmpint(gtk_spin_button_get_value_as_int(disk), ==, 64);
+    gtk_spin_button_set_value(mem, 320);
+    gtk_spin_button_set_value(disk, 128);
+    activate(GTK_WIDGET(page), "vm.apply-settings");
+    g_assert_true(mt_wait(cli_memory_is, GUINT_TO_POINTER(320), 20));
+    g_assert_true(mt_wait(toast_says, "Settings of “demo” saved", 10));
+    g_autoptr(JsonObject) i = cli_info("demo");
+    g_assert_cmpint(json_object_get_int_member(i, "disk-size"), ==, 128 << 20);
+    g_assert_cmpuint(domus_vm_get_memory(domus_vm_page_get_vm(page)), ==, 320ull << 20);
+    /* Back as it was, for the steps after this one. */
+    gtk_spin_button_set_value(mem, 256);
+    activate(GTK_WIDGET(page), "vm.apply-settings");
+    g_assert_true(mt_wait(cli_memory_is, GUINT_TO_POINTER(256), 20));
+    domus_vm_page_show(page, "display");
 }
 
 static gboolean templates_loaded(gpointer d) { return domus_new_vm_dialog_get_template(d) != NULL; }
@@ -131,6 +212,7 @@ int main(int argc, char **argv)
     gtk_window_present(GTK_WINDOW(win));
     g_test_add_func("/manager/empty-state", test_empty_state);
     g_test_add_func("/manager/demo", test_demo);
+    g_test_add_func("/manager/settings", test_settings);
     g_test_add_func("/manager/refusal-is-toast", test_refusal_is_toast);
     g_test_add_func("/manager/clone", test_clone);
     g_test_add_func("/manager/snapshots", test_snapshots);

@@ -181,6 +181,7 @@ import json, sys
 i = json.load(sys.stdin)
 assert i["memory"] == 320 << 20 and i["cpus"] == 3, i
 assert i["net"] == "user,model=e1000" and i["sound"] == "hda", i
+assert i["disk-size"] == 1 << 30, i
 ' && ok "info shows the new settings" || not_ok "info shows the new settings"
 "$DOMUS" list --json | python3 -c '
 import json, sys
