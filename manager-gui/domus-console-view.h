@@ -1,5 +1,6 @@
-/* DomusConsoleView: a VM's serial console (domusd's OpenConsole socket):
- * what the guest prints, and a line entry that types into it. */
+/* DomusConsoleView: a VM's serial console (domusd's OpenConsole socket) in
+ * a terminal (VTE) whose keys go to the guest; built without VTE, a log of
+ * what the guest prints and a line entry that types into it. */
 #pragma once
 #include <gtk/gtk.h>
 #include "domus-dbus.h"
@@ -13,6 +14,10 @@ GtkWidget *domus_console_view_new(void);
 void domus_console_view_attach(DomusConsoleView *self, DomusVM *vm,
                                void (*on_error)(GError *error, gpointer data), gpointer data);
 void domus_console_view_detach(DomusConsoleView *self);
+/* Shows and types into an already open console stream (a test's socketpair). */
+void domus_console_view_attach_stream(DomusConsoleView *self, GSocketConnection *conn);
+/* The widget keys go to: the terminal, or the line entry without VTE. */
+GtkWidget *domus_console_view_get_input(DomusConsoleView *self);
 /* Everything shown so far (for tests and copy). */
 char *domus_console_view_get_text(DomusConsoleView *self);
 void domus_console_view_send(DomusConsoleView *self, const char *line);

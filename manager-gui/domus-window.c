@@ -13,6 +13,7 @@ struct _DomusWindow {
     GtkFlowBox *grid;
     DomusVmPage *vm_page;
     char *last_toast;
+    guint n_toasts;
     guint stats_timer;
     gboolean stats_pending;
 };
@@ -23,12 +24,14 @@ void domus_window_toast(DomusWindow *self, const char *message)
 {
     g_free(self->last_toast);
     self->last_toast = g_strdup(message);
+    self->n_toasts++;
     AdwToast *t = adw_toast_new(message);
     adw_toast_set_timeout(t, 8);
     adw_toast_overlay_add_toast(self->toasts, t);
 }
 
 const char *domus_window_get_last_toast(DomusWindow *self) { return self->last_toast; }
+guint domus_window_get_n_toasts(DomusWindow *self) { return self->n_toasts; }
 DomusVmPage *domus_window_get_vm_page(DomusWindow *self) { return self->vm_page; }
 const char *domus_window_get_view(DomusWindow *self) { return gtk_stack_get_visible_child_name(self->stack); }
 

@@ -13,6 +13,8 @@ DomusWindow *domus_window_new(DomusApp *app);
 void domus_window_toast(DomusWindow *self, const char *message);
 /* The last toast's text (what the user was last told), or NULL. */
 const char *domus_window_get_last_toast(DomusWindow *self);
+/* How many toasts were shown so far (a test sees a new one even when it repeats). */
+guint domus_window_get_n_toasts(DomusWindow *self);
 gboolean domus_window_show_vm(DomusWindow *self, const char *name);
 void domus_window_delete_vm(DomusWindow *self, const char *name);
 DomusVmPage *domus_window_get_vm_page(DomusWindow *self);

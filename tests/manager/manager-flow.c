@@ -22,7 +22,9 @@ static DomusWindow *win;
 static const char *shot_path;
 static DomusVmPage *page(void);
 
-#define say(...) (printf("manager-flow: " __VA_ARGS__), putchar('\n'), fflush(stdout))
+static gint64 t0;
+#define say(...) (printf("manager-flow: [%5.1fs] ", (g_get_monotonic_time() - t0) / 1e6), printf(__VA_ARGS__), \
+                  putchar('\n'), fflush(stdout))
 
 static G_NORETURN void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void die(const char *fmt, ...)
@@ -137,15 +139,202 @@ static gboolean view_is_vm(gpointer d) { return !g_strcmp0(domus_window_get_view
 static gboolean state_is(gpointer want) { return !g_strcmp0(state(), want); }
 static gboolean has_card(gpointer name) { return domus_window_get_card(win, name) != NULL; }
 static gboolean display_shows(gpointer d) { return domus_display_get_mode(domus_vm_page_get_display(page()), NULL, NULL); }
-static gboolean has_snapshot(gpointer d)
-{
-    g_auto(GStrv) names = domus_vm_page_get_snapshots(page());
-    return names[0] != NULL || domus_window_get_last_toast(win) != NULL;
-}
 static gboolean console_has(gpointer text)
 {
     g_autofree char *t = domus_console_view_get_text(domus_vm_page_get_console(page()));
     return t && strstr(t, text);
+}
+
+/* ---- VMs as domusd reports them (D-Bus properties) ---- */
+
+static DomusApp *app;
+
+static DomusVM *vm_named(const char *name)
+{
+    DomusVM *vm = domus_app_lookup_vm(app, name);
+    if (!vm)
+        die("domusd has no VM named %s", name);
+    return vm;
+}
+static const char *vm_state(const char *name) { return domus_vm_get_state(vm_named(name)); }
+static guint vm_pid(const char *name) { return domus_vm_get_pid(vm_named(name)); }
+
+struct want { const char *name, *state; };
+static gboolean vm_in_state(gpointer d)
+{
+    struct want *w = d;
+    return !g_strcmp0(vm_state(w->name), w->state);
+}
+
+static void wait_state(const char *name, const char *state, double timeout_s, const char *what)
+{
+    struct want w = { name, state };
+    if (!mt_wait(vm_in_state, &w, timeout_s)) {
+        const char *err = domus_vm_get_last_error(vm_named(name));
+        die("%s %s is %s, not %s%s%s", what, name, vm_state(name), state, err && *err ? ": " : "", err ? err : "");
+    }
+}
+
+static gboolean vm_gone(gpointer name) { return !domus_app_lookup_vm(app, name) && !has_card(name); }
+
+/* ---- the window's parts, as a user finds them ---- */
+
+static GtkWidget *find_widget(GtkWidget *root, gboolean (*match)(GtkWidget *, gconstpointer), gconstpointer data)
+{
+    if (gtk_widget_get_mapped(root) && match(root, data))
+        return root;
+    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *hit = find_widget(c, match, data);
+        if (hit)
+            return hit;
+    }
+    return NULL;
+}
+
+static gboolean is_label(GtkWidget *w, gconstpointer text)
+{
+    return GTK_IS_LABEL(w) && !g_strcmp0(gtk_label_get_label(GTK_LABEL(w)), text);
+}
+static gboolean is_tab(GtkWidget *w, gconstpointer title)
+{
+    return !strcmp(G_OBJECT_TYPE_NAME(w), "AdwViewSwitcherButton") && find_widget(w, is_label, title);
+}
+static gboolean has_action(GtkWidget *w, gconstpointer action)
+{
+    return GTK_IS_ACTIONABLE(w) && !g_strcmp0(gtk_actionable_get_action_name(GTK_ACTIONABLE(w)), action);
+}
+
+static GtkWidget *wait_widget(GtkWidget *root, gboolean (*match)(GtkWidget *, gconstpointer), gconstpointer data,
+                              const char *what)
+{
+    GtkWidget *w = NULL;
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (!(w = find_widget(root, match, data)) && g_get_monotonic_time() < end)
+        mt_sleep(0.2);
+    if (!w)
+        die("no %s on screen", what);
+    return w;
+}
+
+static void click_tab(const char *title)
+{
+    say("click the \"%s\" tab", title);
+    click(wait_widget(GTK_WIDGET(win), is_tab, title, title));
+}
+
+static void click_action(GtkWidget *root, const char *action)
+{
+    GtkWidget *b = wait_widget(root, has_action, action, action);
+    if (!gtk_widget_is_sensitive(b))
+        die("the %s button is insensitive", action);
+    say("click the %s button", action);
+    click(b);
+}
+
+static gboolean page_shows(gpointer name)
+{
+    return view_is_vm(NULL) && !g_strcmp0(domus_vm_get_name(domus_vm_page_get_vm(page())), name);
+}
+static gboolean view_is_grid(gpointer d) { return !g_strcmp0(domus_window_get_view(win), "grid"); }
+
+/* Back to the grid, then a click on the VM's card opens its page. */
+static void open_card(const char *name)
+{
+    if (page_shows((gpointer)name))
+        return;
+    if (view_is_vm(NULL))
+        click_action(GTK_WIDGET(win), "win.back");
+    if (!mt_wait(view_is_grid, NULL, 10))
+        die("the VM grid did not come back");
+    GtkWidget *card = domus_window_get_card(win, name);
+    if (!card)
+        die("no card for %s in the grid", name);
+    say("click the card of %s", name);
+    click(card);
+    if (!mt_wait(page_shows, (gpointer)name, 10))
+        die("clicking the card of %s did not open its page", name);
+}
+
+static gboolean clone_dialog_open(gpointer out)
+{
+    return (*(GtkWindow **)out = mt_find_toplevel(DOMUS_TYPE_CLONE_DIALOG)) != NULL;
+}
+static gboolean message_dialog_open(gpointer out)
+{
+    return (*(GtkWindow **)out = mt_find_toplevel(ADW_TYPE_MESSAGE_DIALOG)) != NULL;
+}
+
+struct snap_wait { guint toasts, before; };
+static gboolean snapshot_or_toast(gpointer d)
+{
+    struct snap_wait *sw = d;
+    g_auto(GStrv) now = domus_vm_page_get_snapshots(page());
+    return g_strv_length(now) > sw->before || domus_window_get_n_toasts(win) != sw->toasts;
+}
+
+/* Takes a snapshot with the button. When @may_refuse, domusd may say it
+ * cannot snapshot a running VM (no live snapshots): FALSE then. */
+static gboolean take_snapshot(gboolean may_refuse)
+{
+    guint toasts = domus_window_get_n_toasts(win);
+    g_auto(GStrv) before = domus_vm_page_get_snapshots(page());
+    GActionGroup *actions = domus_vm_page_get_actions(page());
+    if (!g_action_group_get_action_enabled(actions, "snapshot"))
+        die("Take Snapshot is disabled (%s)", domus_window_get_last_toast(win) ? domus_window_get_last_toast(win) : "");
+    click_button(GTK_WIDGET(win), "_Take Snapshot");
+    struct snap_wait w = { toasts, g_strv_length(before) };
+    if (!mt_wait(snapshot_or_toast, &w, 120))
+        die("Take Snapshot neither listed a snapshot nor said why");
+    g_auto(GStrv) names = domus_vm_page_get_snapshots(page());
+    if (g_strv_length(names) > w.before) {
+        say("snapshot %s taken (%s VM)", names[g_strv_length(names) - 1], state());
+        return TRUE;
+    }
+    if (may_refuse && strstr(domus_window_get_last_toast(win), "running VM")) {
+        say("domusd has no live snapshots (\"%s\"); the snapshot is taken once the VM is down",
+            domus_window_get_last_toast(win));
+        return FALSE;
+    }
+    die("Take Snapshot failed");
+}
+
+/* The serial console tab: a line typed into it runs in the guest's shell. */
+static void console_answers(const char *name, const char *tag)
+{
+    click_tab("Serial Console");
+    click(domus_console_view_get_input(domus_vm_page_get_console(page())));
+    g_autofree char *cmd = g_strdup_printf("echo %s-$((6*7))", tag);
+    g_autofree char *want = g_strdup_printf("%s-42", tag);
+    gboolean answered = FALSE;
+    for (int i = 0; i < 30 && !answered; i++) {
+        say("typing into the serial console of %s (attempt %d)", name, i + 1);
+        type_line(cmd);
+        answered = mt_wait(console_has, want, 8);
+    }
+    if (!answered)
+        die("the serial console of %s did not answer a typed line", name);
+    say("the serial console of %s answered: %s", name, want);
+    click_tab("Display");
+}
+
+/* The trash button, then "Delete" in the confirmation; the VM and its folder go. */
+static void delete_vm(const char *name)
+{
+    g_autoptr(GVariant) info = NULL;
+    const char *dir = NULL;
+    if (!domus_vm_call_get_info_sync(vm_named(name), &info, NULL, NULL) || !g_variant_lookup(info, "dir", "&s", &dir))
+        die("GetInfo %s failed", name);
+    open_card(name);
+    click_action(GTK_WIDGET(win), "vm.delete");
+    GtkWindow *dlg = NULL;
+    if (!mt_wait(message_dialog_open, &dlg, 10))
+        die("deleting %s asked nothing", name);
+    click_button(GTK_WIDGET(dlg), "_Delete");
+    if (!mt_wait(vm_gone, (gpointer)name, 60))
+        die("%s is still there after Delete", name);
+    if (g_file_test(dir, G_FILE_TEST_EXISTS))
+        die("%s's folder %s is still there", name, dir);
+    say("%s deleted (and its folder)", name);
 }
 
 /* ---- the framebuffer, through a display channel client of our own ---- */
@@ -233,6 +422,7 @@ static void check_screenshot(const char *out)
 
 int main(int argc, char **argv)
 {
+    t0 = g_get_monotonic_time();
     gtk_init();
     adw_init();
     if (argc != 2) {
@@ -240,7 +430,7 @@ int main(int argc, char **argv)
         return 2;
     }
     shot_path = argv[1];
-    DomusApp *app = domus_app_new();
+    app = domus_app_new();
     if (!g_application_register(G_APPLICATION(app), NULL, NULL) || !domus_app_get_manager(app))
         die("domusd is not reachable");
     win = domus_window_new(app);
@@ -285,38 +475,55 @@ int main(int argc, char **argv)
     mt_sleep(2);
     check_screenshot(argv[1]);
 
-    domus_vm_page_show(page(), "snapshots");
-    mt_sleep(0.5);
-    GActionGroup *actions = domus_vm_page_get_actions(page());
-    if (!g_action_group_get_action_enabled(actions, "snapshot"))
-        say("SKIP snapshot: domusd has no snapshots yet (the action is disabled)");
-    else {
-        click_button(GTK_WIDGET(win), "_Take Snapshot");
-        mt_wait(has_snapshot, NULL, 60);
-        g_auto(GStrv) names = domus_vm_page_get_snapshots(page());
-        if (names[0])
-            say("snapshot taken: %s", names[0]);
-        else if (domus_window_get_last_toast(win))
-            say("SKIP snapshot of a running VM: %s", domus_window_get_last_toast(win));
-        else
-            die("Take Snapshot neither listed a snapshot nor said why");
-    }
-    domus_vm_page_show(page(), "display");
+    /* Snapshot: live where domusd can, otherwise once the guest is down. */
+    click_tab("Snapshots");
+    gboolean live = take_snapshot(TRUE);
+    click_tab("Display");
 
     click_button(GTK_WIDGET(win), "S_hut Down");
-    if (!mt_wait(state_is, "stopped", 180))
-        die("after Shut Down the demo VM is %s", state());
-    say("the demo VM shut down");
+    wait_state("demo", "stopped", 180, "after Shut Down (ACPI power button)");
+    say("the demo VM shut down on the ACPI power button");
+    if (!live) {
+        click_tab("Snapshots");
+        take_snapshot(FALSE);
+        click_tab("Display");
+    }
+
     click_button(GTK_WIDGET(win), "_Clone…");
-    GtkWidget *dlg = GTK_WIDGET(mt_find_toplevel(DOMUS_TYPE_CLONE_DIALOG));
-    if (!dlg)
+    GtkWidget *dlg = NULL;
+    if (!mt_wait(clone_dialog_open, &dlg, 10))
         die("Clone… opened no dialog");
-    mt_sleep(0.5);
     domus_clone_dialog_set(DOMUS_CLONE_DIALOG(dlg), "demo-clone", TRUE);
     click_button(dlg, "_Clone");
     if (!mt_wait(has_card, "demo-clone", 120))
         die("the clone did not appear");
     say("the linked clone demo-clone is in the grid");
+
+    /* The clone starts beside its origin: both share the frozen base disk. */
+    open_card("demo-clone");
+    click_button(GTK_WIDGET(win), "_Start");
+    wait_state("demo-clone", "running", 60, "after Start");
+    open_card("demo");
+    click_button(GTK_WIDGET(win), "_Start");
+    wait_state("demo", "running", 60, "after Start");
+    if (strcmp(vm_state("demo-clone"), "running"))
+        die("demo-clone is %s once demo started again", vm_state("demo-clone"));
+    say("demo (pid %u) and demo-clone (pid %u) run side by side", vm_pid("demo"), vm_pid("demo-clone"));
+    console_answers("demo", "origin");
+    open_card("demo-clone");
+    console_answers("demo-clone", "clone");
+
+    click_button(GTK_WIDGET(win), "S_hut Down");
+    wait_state("demo-clone", "stopped", 180, "after Shut Down (ACPI power button)");
+    say("demo-clone shut down on the ACPI power button");
+    open_card("demo");
+    click_button(GTK_WIDGET(win), "_Force Off");
+    wait_state("demo", "stopped", 30, "after Force Off");
+    say("demo was forced off");
+
+    delete_vm("demo-clone");
+    delete_vm("demo");
+    say("both VMs are deleted");
     gtk_window_destroy(GTK_WINDOW(win));
     return 0;
 }

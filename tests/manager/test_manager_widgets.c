@@ -9,7 +9,12 @@
 #include "domus-window.h"
 #include "manager-test.h"
 
+#include <gdk/x11/gdkx.h>
 #include <json-glib/json-glib.h>
+#include <sys/socket.h>
+#ifdef HAVE_VTE
+#include <vte/vte.h>
+#endif
 
 static DomusApp *app;
 static DomusWindow *win;
@@ -140,6 +145,90 @@ static void test_settings(void)
     domus_vm_page_show(page, "display");
 }
 
+/* ---- the serial console: a terminal whose keys reach the guest ---- */
+
+struct peer { int fd; GString *got; };
+
+static gboolean peer_got(gpointer d)
+{
+    struct peer *p = d;
+    char buf[256];
+    ssize_t n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0)
+        g_string_append_len(p->got, buf, n);
+    const char *line = strstr(p->got->str, "echo typed-$((6*7))");
+    return line && strpbrk(line, "\r\n");
+}
+
+static gboolean view_shows(gpointer d)
+{
+    g_autofree char *t = domus_console_view_get_text(d);
+    return strstr(t, "Debian GNU/Linux 12 guest ttyS0\n# ") != NULL;
+}
+
+#ifdef HAVE_VTE
+static gboolean terminal_shows(gpointer t)
+{
+    g_autofree char *screen = vte_terminal_get_text(VTE_TERMINAL(t), NULL, NULL, NULL);
+    return screen && g_regex_match_simple("^Debian GNU/Linux 12 guest ttyS0 *\n# ", screen, G_REGEX_MULTILINE, 0);
+}
+#endif
+
+static void xdo(const char *const *argv)
+{
+    int status;
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+static void test_console(void)
+{
+    if (!g_find_program_in_path("xdotool")) {
+        g_test_skip("xdotool is not installed (apt-get install xdotool): no real keys to type");
+        return;
+    }
+    /* The "guest" is the other end of a socket pair, as domusd's OpenConsole hands one out. */
+    int sv[2];
+    g_assert_no_errno(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+    g_autoptr(GSocket) sock = g_socket_new_from_fd(sv[0], NULL);
+    g_autoptr(GSocketConnection) conn = g_socket_connection_factory_create_connection(sock);
+    GtkWidget *w = gtk_window_new();
+    gtk_window_set_default_size(GTK_WINDOW(w), 640, 400);
+    DomusConsoleView *cv = DOMUS_CONSOLE_VIEW(domus_console_view_new());
+    gtk_window_set_child(GTK_WINDOW(w), GTK_WIDGET(cv));
+    gtk_window_present(GTK_WINDOW(w));
+    domus_console_view_attach_stream(cv, conn);
+    static const char banner[] = "\x1b[1mDebian GNU/Linux 12 guest ttyS0\x1b[0m\r\n# ";
+    g_assert_cmpint(write(sv[1], banner, sizeof banner - 1), ==, sizeof banner - 1);
+    g_assert_true(mt_wait(view_shows, cv, 10));
+    GtkWidget *input = domus_console_view_get_input(cv);
+#ifdef HAVE_VTE
+    g_assert_true(VTE_IS_TERMINAL(input));
+    /* The terminal parses what arrives on its own schedule. */
+    g_assert_true(mt_wait(terminal_shows, input, 10));
+#else
+    g_test_message("built without VTE: the console is a log and a line entry");
+#endif
+    mt_sleep(0.5);
+    gtk_widget_grab_focus(input);
+    g_autofree char *xid = g_strdup_printf("%lu", gdk_x11_surface_get_xid(gtk_native_get_surface(GTK_NATIVE(w))));
+    xdo((const char *const[]){ "xdotool", "windowfocus", "--sync", xid, NULL });
+    xdo((const char *const[]){ "xdotool", "type", "--delay", "20", "echo typed-$((6*7))", NULL });
+    xdo((const char *const[]){ "xdotool", "key", "Return", NULL });
+    struct peer p = { sv[1], g_string_new(NULL) };
+    gboolean got = mt_wait(peer_got, &p, 10);
+    g_autofree char *seen = g_strescape(p.got->str, NULL);
+    g_test_message("the guest end read: %s", seen);
+    g_assert_true(got);
+#ifdef HAVE_VTE
+    /* A terminal sends Return as CR, as a serial line expects. */
+    g_assert_nonnull(strstr(p.got->str, "echo typed-$((6*7))\r"));
+#endif
+    g_string_free(p.got, TRUE);
+    close(sv[1]);
+    gtk_window_destroy(GTK_WINDOW(w));
+}
+
 static gboolean templates_loaded(gpointer d) { return domus_new_vm_dialog_get_template(d) != NULL; }
 
 static void test_refusal_is_toast(void)
@@ -213,6 +302,7 @@ int main(int argc, char **argv)
     g_test_add_func("/manager/empty-state", test_empty_state);
     g_test_add_func("/manager/demo", test_demo);
     g_test_add_func("/manager/settings", test_settings);
+    g_test_add_func("/manager/console", test_console);
     g_test_add_func("/manager/refusal-is-toast", test_refusal_is_toast);
     g_test_add_func("/manager/clone", test_clone);
     g_test_add_func("/manager/snapshots", test_snapshots);
