@@ -25,7 +25,7 @@ static const char *usage_text =
     "  view NAME                          a window on the VM's display\n"
     "  vnc NAME [--listen ADDR:PORT] [--password-file F]\n"
     "  set NAME KEY=VALUE...              change a stopped VM: memory=SIZE cpus=N disk-size=SIZE (grow)\n"
-    "                                     net=none|user[,model=virtio|e1000] sound=none|hda\n"
+    "                                     net=none|user[,model=virtio|e1000] sound=none|hda|virtio\n"
     "  snapshot NAME create|list|revert|delete [SNAP]\n"
     "  clone SRC DST [--linked|--full]\n"
     "  top [--once]                       live CPU, memory and I/O of every VM\n"

@@ -371,7 +371,7 @@ void domus_vm_page_push_stats(DomusVmPage *self, GVariant *st)
 
 /* What the Network and Sound rows' entries mean to domusd, in order. */
 static const char *const net_values[] = { "none", "user", "user,model=e1000" };
-static const char *const sound_values[] = { "none", "hda" };
+static const char *const sound_values[] = { "none", "hda", "virtio" };
 
 static int combo_index(const char *const *values, unsigned n, const char *v)
 {

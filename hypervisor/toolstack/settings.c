@@ -84,8 +84,8 @@ static bool parse(GVariant *settings, struct settings *s, GError **error)
             if (!typed(val, key, G_VARIANT_TYPE_STRING, error))
                 return false;
             const char *snd = g_variant_get_string(val, NULL);
-            if (strcmp(snd, "none") && strcmp(snd, "hda"))
-                return invalid(error, "sound: expected none or hda, got '%s'", snd);
+            if (strcmp(snd, "none") && strcmp(snd, "hda") && strcmp(snd, "virtio"))
+                return invalid(error, "sound: expected none, hda or virtio, got '%s'", snd);
             g_free(s->sound);
             s->sound = g_strdup(strcmp(snd, "none") ? snd : "");
         } else {

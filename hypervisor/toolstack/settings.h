@@ -2,7 +2,7 @@
 #pragma once
 #include "library.h"
 
-/* Applies @settings (a{sv}: memory t, cpus u, disk-size t, net s, sound s)
+/* Applies @settings (a{sv}: memory t, cpus u, disk-size t, net s, sound s: none, hda or virtio)
  * to @rec and its vm.conf, all or nothing; DOMUS_ERROR_INVALID says which
  * value is wrong. The caller makes sure the VM is stopped. */
 /* The first disk's virtual size from its header (no lock: the VM may

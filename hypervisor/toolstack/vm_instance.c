@@ -265,8 +265,10 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
     g_ptr_array_add(a, g_strdup_printf("--control=unix:%s", vm->control_path));
     if (r->net)
         g_ptr_array_add(a, g_strdup_printf("--net=%s", r->net));
-    if (r->sound)
+    if (r->sound) {                  /* played through the desktop's sound server */
+        g_ptr_array_add(a, g_strdup("--audio=pulse"));
         g_ptr_array_add(a, g_strdup_printf("--sound=%s", r->sound));
+    }
     if (vm->display_channel)         /* the manager's display widget, domus-view and domus-vnc attach here */
         g_ptr_array_add(a, g_strdup_printf("--display=channel:%s/display.sock", vm->rundir));
     g_ptr_array_add(a, NULL);

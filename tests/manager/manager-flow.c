@@ -59,17 +59,11 @@ static void run(const char *const *argv)
 }
 
 /* The first mapped button of @root's tree whose label is @label. */
-static GtkWidget *find_button(GtkWidget *root, const char *label)
+static gboolean is_button(GtkWidget *w, gconstpointer label)
 {
-    if (GTK_IS_BUTTON(root) && gtk_widget_get_mapped(root) && !g_strcmp0(gtk_button_get_label(GTK_BUTTON(root)), label))
-        return root;
-    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
-        GtkWidget *hit = find_button(c, label);
-        if (hit)
-            return hit;
-    }
-    return NULL;
+    return GTK_IS_BUTTON(w) && gtk_widget_get_mapped(w) && !g_strcmp0(gtk_button_get_label(GTK_BUTTON(w)), label);
 }
+static GtkWidget *find_button(GtkWidget *root, const char *label) { return mt_find(root, is_button, label); }
 
 static Window xid_of(GtkWidget *w)
 {
@@ -179,16 +173,17 @@ static gboolean vm_gone(gpointer name) { return !domus_app_lookup_vm(app, name) 
 
 /* ---- the window's parts, as a user finds them ---- */
 
+/* Only what is on screen counts. */
+struct match_mapped { gboolean (*match)(GtkWidget *, gconstpointer); gconstpointer data; };
+static gboolean mapped_and(GtkWidget *w, gconstpointer d)
+{
+    const struct match_mapped *m = d;
+    return gtk_widget_get_mapped(w) && m->match(w, m->data);
+}
 static GtkWidget *find_widget(GtkWidget *root, gboolean (*match)(GtkWidget *, gconstpointer), gconstpointer data)
 {
-    if (gtk_widget_get_mapped(root) && match(root, data))
-        return root;
-    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
-        GtkWidget *hit = find_widget(c, match, data);
-        if (hit)
-            return hit;
-    }
-    return NULL;
+    struct match_mapped m = { match, data };
+    return mt_find(root, mapped_and, &m);
 }
 
 static gboolean is_label(GtkWidget *w, gconstpointer text)
@@ -253,6 +248,26 @@ static void open_card(const char *name)
     click(card);
     if (!mt_wait(page_shows, (gpointer)name, 10))
         die("clicking the card of %s did not open its page", name);
+}
+
+static gboolean mapped(gpointer w) { return gtk_widget_get_mapped(w); }
+struct frames { GdkFrameClock *clock; gint64 until; };
+static gboolean frames_drawn(gpointer d)
+{
+    struct frames *f = d;
+    return gdk_frame_clock_get_frame_counter(f->clock) >= f->until;
+}
+
+/* A window just opened takes clicks once X mapped it and it drew itself. */
+static void wait_window(GtkWindow *w)
+{
+    if (!mt_wait(mapped, w, 10))
+        die("the window \"%s\" did not appear", gtk_window_get_title(w));
+    GdkFrameClock *clock = gdk_surface_get_frame_clock(gtk_native_get_surface(GTK_NATIVE(w)));
+    struct frames f = { clock, gdk_frame_clock_get_frame_counter(clock) + 2 };
+    gtk_widget_queue_draw(GTK_WIDGET(w));
+    mt_wait(frames_drawn, &f, 5);
+    mt_sleep(0.3);
 }
 
 static gboolean clone_dialog_open(gpointer out)
@@ -329,6 +344,7 @@ static void delete_vm(const char *name)
     GtkWindow *dlg = NULL;
     if (!mt_wait(message_dialog_open, &dlg, 10))
         die("deleting %s asked nothing", name);
+    wait_window(dlg);
     click_button(GTK_WIDGET(dlg), "_Delete");
     if (!mt_wait(vm_gone, (gpointer)name, 60))
         die("%s is still there after Delete", name);
@@ -467,6 +483,7 @@ int main(int argc, char **argv)
      * the line is typed again until the guest ran it as typed. */
     answered = FALSE;
     for (int i = 0; i < 5 && !answered; i++) {
+        say("typing the screenshot's command (attempt %d)", i + 1);
         type_line("clear; uname -sr; echo Hello from domus-manager: $((6*7)) | tee /dev/ttyS0");
         answered = mt_wait(console_has, "Hello from domus-manager: 42", 20);
     }
@@ -493,6 +510,7 @@ int main(int argc, char **argv)
     GtkWidget *dlg = NULL;
     if (!mt_wait(clone_dialog_open, &dlg, 10))
         die("Clone… opened no dialog");
+    wait_window(GTK_WINDOW(dlg));
     domus_clone_dialog_set(DOMUS_CLONE_DIALOG(dlg), "demo-clone", TRUE);
     click_button(dlg, "_Clone");
     if (!mt_wait(has_card, "demo-clone", 120))

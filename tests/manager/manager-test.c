@@ -38,6 +38,18 @@ GdkTexture *mt_render(GtkWidget *w, const char *png_path)
     return tex;
 }
 
+GtkWidget *mt_find(GtkWidget *root, gboolean (*match)(GtkWidget *, gconstpointer), gconstpointer data)
+{
+    if (match(root, data))
+        return root;
+    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *hit = mt_find(c, match, data);
+        if (hit)
+            return hit;
+    }
+    return NULL;
+}
+
 GtkWindow *mt_find_toplevel(GType type)
 {
     GtkWindow *found = NULL;

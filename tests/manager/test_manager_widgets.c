@@ -66,30 +66,14 @@ static void test_demo(void)
     g_assert_cmpuint(domus_window_get_n_cards(win), ==, 1);
 }
 
-/* The settings row titled @title (an AdwActionRow or AdwComboRow) in @root. */
-static GtkWidget *settings_row(GtkWidget *root, const char *title)
+/* A settings row (AdwActionRow, AdwComboRow) by its title. */
+static gboolean is_row(GtkWidget *w, gconstpointer title)
 {
-    if (ADW_IS_PREFERENCES_ROW(root) && !g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(root)), title))
-        return root;
-    for (GtkWidget *c = gtk_widget_get_first_child(root); c; c = gtk_widget_get_next_sibling(c)) {
-        GtkWidget *hit = settings_row(c, title);
-        if (hit)
-            return hit;
-    }
-    return NULL;
+    return ADW_IS_PREFERENCES_ROW(w) && !g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(w)), title);
 }
-
-static GtkSpinButton *row_spin(GtkWidget *row)
-{
-    if (GTK_IS_SPIN_BUTTON(row))
-        return GTK_SPIN_BUTTON(row);
-    for (GtkWidget *c = gtk_widget_get_first_child(row); c; c = gtk_widget_get_next_sibling(c)) {
-        GtkSpinButton *s = row_spin(c);
-        if (s)
-            return s;
-    }
-    return NULL;
-}
+static gboolean is_spin(GtkWidget *w, gconstpointer d) { return GTK_IS_SPIN_BUTTON(w); }
+static GtkWidget *settings_row(GtkWidget *root, const char *title) { return mt_find(root, is_row, title); }
+static GtkSpinButton *row_spin(GtkWidget *row) { return GTK_SPIN_BUTTON(mt_find(row, is_spin, NULL)); }
 
 /* `domus info NAME --json`, as a user (or a script) would check. */
 static JsonObject *cli_info(const char *name)
