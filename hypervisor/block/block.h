@@ -133,6 +133,14 @@ int block_check_fix(struct block *b, unsigned fix, struct block_check_result *re
 /* block_check_fix() with nothing (@repair false) or everything to fix. */
 int block_check(struct block *b, bool repair, struct block_check_result *res, char **error);
 
+/* New virtual size. Shrinking (which drops the data past the new end) must
+ * be asked for with @shrink. A qcow2 overlay's new part reads as zeroes even
+ * where its backing file has data. */
+int block_resize(struct block *b, uint64_t size, bool shrink, char **error);
+/* Every cluster of a qcow2 image unallocated: it reads as its backing file
+ * (commit's last step). Snapshots keep theirs. */
+int block_make_empty(struct block *b, char **error);
+
 /* Rewrites the backing file name/format in the header (no data is moved:
  * this is "rebase -u"; the safe rebase is built on it by the caller). */
 int block_set_backing(struct block *b, const char *backing_file, enum block_format fmt, char **error);

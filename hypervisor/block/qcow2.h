@@ -201,3 +201,7 @@ int qcow2_check_locked(struct qcow2 *s, unsigned fix, struct block_check_result 
 void qcow2_wait_inflight(struct qcow2 *s, uint64_t gc, uint64_t n);
 /* After each request: metadata to disk under cache pressure, caches trimmed. */
 int qcow2_op_done(struct qcow2 *s);
+/* An L1 entry changed in memory (written by the next flush). */
+void qcow2_l1_set(struct qcow2 *s, uint64_t i, uint64_t v);
+/* Guest clusters [gc, gc+n) become unallocated, whatever lies beneath (lock held). */
+int qcow2_unmap_clusters(struct block *b, uint64_t gc, uint64_t n);

@@ -203,13 +203,8 @@ static int set_copied_flags(struct qcow2 *s, bool clear)
         if (r < 0)
             return r;
         uint64_t want = l2off | (rc == 1 && !clear ? QCOW2_OFLAG_COPIED : 0);
-        if (s->l1[i] != want) {
-            s->l1[i] = want;
-            if (i < s->l1_dirty_lo)
-                s->l1_dirty_lo = i;
-            if (i + 1 > s->l1_dirty_hi)
-                s->l1_dirty_hi = i + 1;
-        }
+        if (s->l1[i] != want)
+            qcow2_l1_set(s, i, want);
         uint8_t *t;
         if ((r = qcow2_l2_load(s, l2off, &t)) < 0)
             return r;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void l1_set(struct qcow2 *s, uint64_t i, uint64_t v)
+void qcow2_l1_set(struct qcow2 *s, uint64_t i, uint64_t v)
 {
     s->l1[i] = v;
     if (i < s->l1_dirty_lo)
@@ -103,7 +103,7 @@ int qcow2_l2_for_write(struct qcow2 *s, uint64_t gc, uint8_t **table, uint64_t *
             return r;
     }
     qcow2_cache_mark_dirty(&s->l2_cache, (uint64_t)nw);
-    l1_set(s, l1i, (uint64_t)nw | QCOW2_OFLAG_COPIED);
+    qcow2_l1_set(s, l1i, (uint64_t)nw | QCOW2_OFLAG_COPIED);
     return 0;
 }
 
@@ -263,20 +263,23 @@ int qcow2_flush(struct block *b)
     return r;
 }
 
-/* Whole clusters [gc, gc+n) become zero (or unallocated: @discard). Returns
- * -ENOTSUP where the format cannot express it (v2 zeroes over a backing file). */
-static int zero_clusters(struct block *b, uint64_t gc, uint64_t n, bool discard)
+/* Whole clusters [gc, gc+n) become zero (or unallocated: @discard, or
+ * @unmap: unallocated even over a backing file, for shrinking and
+ * emptying an image). Returns -ENOTSUP where the format cannot express it
+ * (v2 zeroes over a backing file). */
+static int zero_clusters(struct block *b, uint64_t gc, uint64_t n, bool discard, bool unmap)
 {
     struct qcow2 *s = qcow2_state(b);
+    bool zero_flag = b->backing && !unmap;
     int r = 0;
     for (uint64_t i = 0; i < n && !r; i++) {
         uint64_t c = gc + i, l1i = c / s->l2_entries;
-        if (!(s->l1[l1i] & QCOW2_OFFSET_MASK) && !b->backing) {
+        if (!(s->l1[l1i] & QCOW2_OFFSET_MASK) && !zero_flag) {
             i += s->l2_entries - c % s->l2_entries - 1;       /* all of this table reads zero */
             continue;
         }
-        uint64_t want = b->backing ? QCOW2_OFLAG_ZERO : 0;
-        if (b->backing && s->version < 3)
+        uint64_t want = zero_flag ? QCOW2_OFLAG_ZERO : 0;
+        if (zero_flag && s->version < 3)
             return discard ? 0 : -ENOTSUP;
         qcow2_wait_inflight(s, c, 1);
         uint64_t e, idx;
@@ -299,6 +302,11 @@ static int zero_clusters(struct block *b, uint64_t gc, uint64_t n, bool discard)
     return r;
 }
 
+int qcow2_unmap_clusters(struct block *b, uint64_t gc, uint64_t n)
+{
+    return zero_clusters(b, gc, n, true, true);
+}
+
 static int zero_range(struct block *b, uint64_t off, uint64_t len, bool discard)
 {
     struct qcow2 *s = qcow2_state(b);
@@ -311,7 +319,7 @@ static int zero_range(struct block *b, uint64_t off, uint64_t len, bool discard)
     static const uint8_t zeros[65536];
     if (first < last) {
         pthread_mutex_lock(&s->lock);
-        r = zero_clusters(b, first / C, (last - first) / C, discard);
+        r = zero_clusters(b, first / C, (last - first) / C, discard, false);
         int r2 = qcow2_op_done(s);
         pthread_mutex_unlock(&s->lock);
         if (!r)

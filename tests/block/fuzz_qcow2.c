@@ -1,6 +1,6 @@
 /* libFuzzer target: an arbitrary file opened as a qcow2 image (header,
  * extensions, L1/L2 tables, refcounts, snapshots), then read, written,
- * discarded, checked and repaired. Anything goes except a crash, a hang
+ * discarded, checked, repaired, grown and emptied. Anything goes except a crash, a hang
  * (an input taking over 10 s) or a leak. */
 #include "block/block.h"
 
@@ -48,6 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(cerr);
         cerr = NULL;
         block_check_fix(b, BLOCK_FIX_ALL, &res, &cerr);   /* repairs must be as careful */
+        free(cerr);
+        cerr = NULL;
+        block_resize(b, len + (1 << 20), false, &cerr);
+        free(cerr);
+        cerr = NULL;
+        block_make_empty(b, &cerr);
         free(cerr);
         block_close(b);
     }

@@ -7,13 +7,7 @@
 #   repair.sh DOMUS_IMG
 set -u
 img=$(realpath "$1")
-command -v qemu-img >/dev/null && command -v qemu-io >/dev/null ||
-    { echo "1..0 # SKIP qemu-img/qemu-io not installed (qemu-utils)"; exit 0; }
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-cd "$work"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; sed 's/^/# /' log 2>/dev/null | head -20; }
+. "$(dirname "$0")/tap-lib.sh"
 # Bytes at an offset, given as hex digits (e.g. 0001).
 poke() { printf "$(echo "$3" | sed 's/../\\x&/g')" | dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none; }
 errors() { grep -o '^[0-9]* errors were found' "$1" | grep -o '^[0-9]*' || echo 0; }
@@ -106,5 +100,4 @@ fi
 # Bad flags: one line, exit 2.
 "$img" check -r some leak.qcow2 >log 2>&1; rc=$?
 [ $rc = 2 ] && [ "$(wc -l <log)" = 1 ] && ok "check -r some: one line, exit 2" || nok "check -r some: exit $rc"
-echo "1..$n"
-exit $((failed > 0))
+finish

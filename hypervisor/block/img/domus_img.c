@@ -76,7 +76,8 @@ static void help(void)
          "  check [-r leaks|all] FILE         exit 0 clean, 2 corrupt, 3 leaks\n"
          "  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
          "  rebase [-u] -b BACKING [-F FMT] FILE   (-b \"\" removes the backing file)\n"
-         "  commit FILE                       write FILE's data into its backing file\n"
+         "  commit [-d] FILE                  write FILE's data into its backing file (-d: keep it in FILE too)\n"
+         "  resize [--shrink] [-f FMT] FILE [+|-]SIZE\n"
          "  convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-p] SOURCE DEST   (-c: compressed qcow2)");
 }
 
@@ -293,6 +294,53 @@ static int cmd_check(int argc, char **argv)
     return corrupt ? 2 : leaks ? 3 : 0;
 }
 
+/* resize [--shrink] [-f FMT] FILE [+|-]SIZE: by hand, as "-1G" is a size here. */
+static int cmd_resize(int argc, char **argv)
+{
+    bool shrink = false;
+    const char *fmt = NULL, *path = NULL, *spec = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--shrink"))
+            shrink = true;
+        else if (!strcmp(argv[i], "-f") && i + 1 < argc)
+            fmt = argv[++i];
+        else if (!strcmp(argv[i], "--") && i + 1 < argc && !spec && path)
+            spec = argv[++i];
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else if (path && !spec)
+            spec = argv[i];
+        else
+            return img_usage("resize: unexpected argument '%s'", argv[i]);
+    }
+    if (!path || !spec)
+        return img_usage("resize: expected FILE and [+|-]SIZE");
+    uint64_t n;
+    int sign = spec[0] == '+' ? 1 : spec[0] == '-' ? -1 : 0;
+    if (img_parse_size(spec + (sign != 0), &n) < 0)
+        return img_usage("resize: '%s' is not a size", spec);
+    struct block *b;
+    int r = img_open(path, fmt, false, false, &b);
+    if (r)
+        return r;
+    uint64_t cur = block_length(b), size = sign > 0 ? cur + n : sign < 0 ? cur - n : n;
+    if ((sign > 0 && size < cur) || (sign < 0 && n > cur) || size == 0) {
+        block_close(b);
+        return img_usage("resize: %s would leave no disk", spec);
+    }
+    if (size < cur && !shrink) {
+        block_close(b);
+        return img_usage("resize: shrinking drops the data past the new end; add --shrink to mean it");
+    }
+    char *err = NULL;
+    r = block_resize(b, size, shrink, &err);
+    block_close(b);
+    if (r < 0)
+        return img_fail(err, r);
+    printf("Image resized.\n");
+    return 0;
+}
+
 static int cmd_snapshot(int argc, char **argv)
 {
     int c, op = 0;
@@ -346,7 +394,7 @@ int main(int argc, char **argv)
     optind = 1;
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         { "create", cmd_create }, { "info", cmd_info }, { "check", cmd_check }, { "snapshot", cmd_snapshot },
-        { "rebase", img_cmd_rebase }, { "commit", img_cmd_commit }, { "convert", img_cmd_convert },
+        { "resize", cmd_resize }, { "rebase", img_cmd_rebase }, { "commit", img_cmd_commit }, { "convert", img_cmd_convert },
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -116,18 +116,27 @@ static char *backing_path(struct block *b)
 
 int img_cmd_commit(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-')
+    bool keep = false;
+    int c;
+    while ((c = getopt(argc, argv, "d")) != -1) {
+        if (c != 'd')
+            return img_usage("commit: bad option '%s' (expected -d)", argv[optind - 1]);
+        keep = true;
+    }
+    if (optind != argc - 1)
         return img_usage("commit: expected one FILE");
+    const char *path = argv[optind];
     struct block *top, *base;
-    struct block_open_opts to = { .readonly = true, .no_backing = true };
+    /* Emptied afterwards (as qemu-img does) unless -d: then only read. */
+    struct block_open_opts to = { .readonly = keep, .no_backing = true };
     char *err = NULL;
-    int r = block_open(argv[1], &to, &top, &err);
+    int r = block_open(path, &to, &top, &err);
     if (r < 0)
         return img_fail(err, r);
     char *bp = backing_path(top);
     if (!bp) {
         block_close(top);
-        fprintf(stderr, "domus-img: commit: %s has no backing file\n", argv[1]);
+        fprintf(stderr, "domus-img: commit: %s has no backing file\n", path);
         return 1;
     }
     struct block_open_opts bo = { 0 };
@@ -155,12 +164,14 @@ int img_cmd_commit(int argc, char **argv)
     if (!buf)
         r = -ENOMEM;
     if (!r)
-        r = block_flush(base);
+        r = block_flush(base);       /* durable in the base before the overlay lets go */
     free(buf);
+    if (!r && !keep)
+        r = block_make_empty(top, &err);
     block_close(top);
     block_close(base);
     if (r < 0)
-        return img_fail(NULL, r);
+        return img_fail(err, r);
     printf("Image committed.\n");
     return 0;
 }
