@@ -1,5 +1,4 @@
-/* Creating images (raw, qcow2), rewriting a qcow2 backing file name, and
- * growing an image. */
+/* Creating images (raw, qcow2) and rewriting a qcow2 backing file name. */
 #include "qcow2.h"
 
 #include <errno.h>
@@ -237,64 +236,4 @@ int block_set_backing(struct block *b, const char *name, enum block_format fmt, 
     if (r < 0)
         block_err(error, r, "%s: cannot change the backing file: %s", b->path, strerror(-r));
     return r;
-}
-
-/* The active L1 table grows within the clusters it already owns (a 64 KiB
- * cluster of L1 maps 4 TiB), so no cluster is allocated and a crash between
- * the writes leaves a valid image: zeroed entries first, then l1_size, then
- * the size. */
-static int qcow2_grow(struct block *b, uint64_t size, char **error)
-{
-    struct qcow2 *s = qcow2_state(b);
-    if (s->nb_snapshots)
-        return block_err(error, -ENOTSUP, "%s: it has snapshots (they keep the old size); delete them first", b->path);
-    uint64_t l2_span = s->cluster_size * s->l2_entries;
-    uint64_t need = (size + l2_span - 1) / l2_span;
-    uint64_t room = ((uint64_t)s->l1_size * 8 + s->cluster_size - 1) / s->cluster_size * s->cluster_size / 8;
-    if (!s->l1_size || !s->l1_offset)
-        return block_err(error, -ENOTSUP, "%s: an image without an L1 table cannot grow here", b->path);
-    if (need > room)
-        return block_err(error, -EFBIG, "%s: growing to %llu bytes needs a larger L1 table (at most %llu bytes here)",
-                         b->path, (unsigned long long)size, (unsigned long long)(room * l2_span));
-    pthread_mutex_lock(&s->lock);
-    int r = 0;
-    if (need > s->l1_size) {
-        uint64_t *l1 = realloc(s->l1, need * 8);
-        r = l1 ? 0 : -ENOMEM;
-        if (l1) {
-            s->l1 = l1;
-            memset(l1 + s->l1_size, 0, (need - s->l1_size) * 8);
-            r = block_file_pwrite(s->fd, l1 + s->l1_size, (need - s->l1_size) * 8, s->l1_offset + s->l1_size * 8);
-        }
-        uint8_t be[4];
-        wr32(be, (uint32_t)need);
-        if (!r && !(r = qcow2_write_header_field(s, 36, be, 4)))
-            s->l1_size = (uint32_t)need;
-    }
-    uint8_t be64[8];
-    wr64(be64, size);
-    if (!r && !(r = qcow2_write_header_field(s, 24, be64, 8)))
-        b->length = size;
-    pthread_mutex_unlock(&s->lock);
-    return r < 0 ? block_err(error, r, "%s: cannot grow: %s", b->path, strerror(-r)) : 0;
-}
-
-int block_grow(struct block *b, uint64_t size, char **error)
-{
-    if (error)
-        *error = NULL;
-    if (b->readonly)
-        return block_err(error, -EROFS, "%s: image is open read-only", b->path);
-    if (size < b->length)
-        return block_err(error, -EINVAL, "%s: images only grow (shrinking would cut off data)", b->path);
-    if (size > QCOW2_MAX_SIZE)
-        return block_err(error, -EFBIG, "%s: %llu bytes is too large", b->path, (unsigned long long)size);
-    if (size == b->length)
-        return 0;
-    if (b->drv == &block_qcow2_driver)
-        return qcow2_grow(b, size, error);
-    if (ftruncate(b->fd, (off_t)size) < 0)
-        return block_err(error, -errno, "%s: cannot grow: %s", b->path, strerror(errno));
-    b->length = size;
-    return 0;
 }

@@ -135,3 +135,16 @@ int block_make_empty(struct block *b, char **error)
         block_err(error, r, "%s: cannot empty the image: %s", b->path, strerror(-r));
     return r;
 }
+
+int block_grow(struct block *b, uint64_t size, char **error)
+{
+    if (error)
+        *error = NULL;
+    if (size < b->length)
+        return block_err(error, -EINVAL, "%s: images only grow (shrinking would cut off data)", b->path);
+    if (size == b->length)
+        return 0;
+    if (b->drv == &block_qcow2_driver && qcow2_state(b)->nb_snapshots)
+        return block_err(error, -ENOTSUP, "%s: it has snapshots (they keep the old size); delete them first", b->path);
+    return block_resize(b, size, false, error);
+}
