@@ -30,16 +30,39 @@ static int add_e820(struct vm *vm, struct fw_cfg *fw)
     return r < 0 ? r : 0;
 }
 
-/* OpenFirmware paths SeaBIOS matches against its devices: the disks in
- * --disk order. */
-static int add_bootorder(struct vm *vm, struct fw_cfg *fw)
+/* The slot of the @n-th PCI function named @name (slot order is creation order). */
+static int nth_slot(struct vm *vm, const char *name, unsigned n)
 {
-    GString *s = g_string_new(NULL);
     for (unsigned slot = 1; slot < PCI_MAX_DEVICES; slot++) {
         const struct pci_device *d = vm->pci->devices[slot];
-        if (d && d->name && !strcmp(d->name, "virtio-blk"))
-            g_string_append_printf(s, "/pci@i0cf8/*@%x\n", slot);
+        if (d && d->name && !strcmp(d->name, name) && n-- == 0)
+            return (int)slot;
     }
+    return -1;
+}
+
+/* OpenFirmware paths SeaBIOS matches against its boot devices: disks in
+ * --disk order (virtio-blk functions, AHCI ports), then the CD drives,
+ * which sit on the AHCI ports after the disks. */
+static int add_bootorder(struct vm *vm, struct fw_cfg *fw)
+{
+    const struct vm_config *cfg = vm->cfg;
+    GString *s = g_string_new(NULL);
+    int ahci = nth_slot(vm, "ahci", 0);
+    unsigned nvirtio = 0, port = 0;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        if (cfg->disks[i].bus == DISK_BUS_AHCI) {
+            if (ahci > 0)
+                g_string_append_printf(s, "/pci@i0cf8/*@%x/drive@%x/disk@0\n", ahci, port);
+            port++;
+        } else {
+            int slot = nth_slot(vm, "virtio-blk", nvirtio++);
+            if (slot > 0)
+                g_string_append_printf(s, "/pci@i0cf8/*@%x\n", slot);
+        }
+    }
+    for (unsigned i = 0; i < cfg->ncdroms && ahci > 0; i++)
+        g_string_append_printf(s, "/pci@i0cf8/*@%x/drive@%x/disk@0\n", ahci, port++);
     int r = 0;
     if (s->len)
         r = fw_cfg_add_file(fw, "bootorder", s->str, s->len + 1);
