@@ -221,6 +221,28 @@ static void bars_update(struct pci_bus *bus, struct pci_device *dev, struct bar_
         bar_update(bus, dev, i, evs);
 }
 
+/* True if a range was given up (a BAR unmapped or moved away). */
+static bool bar_events_freed(const struct bar_events *evs)
+{
+    for (unsigned i = 0; i < evs->n; i++)
+        if (evs->ev[i].old_addr != PCI_BAR_UNMAPPED)
+            return true;
+    return false;
+}
+
+/* A BAR that lost the race for its range to another BAR gets it once
+ * that one moves away (firmware and OSes move BARs one register at a
+ * time, so two may overlap for a moment). Caller holds bus->lock. */
+static void bars_retry(struct pci_bus *bus, struct pci_device *skip, struct bar_events evs[PCI_MAX_DEVICES])
+{
+    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++) {
+        evs[s].n = 0;
+        struct pci_device *d = bus->devices[s];
+        if (d && d != skip)
+            bars_update(bus, d, &evs[s]);
+    }
+}
+
 static void bar_events_deliver(struct pci_device *dev, const struct bar_events *evs)
 {
     if (!dev->ops || !dev->ops->bar_remap)
@@ -320,13 +342,21 @@ void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned offset, uint
     bool touches_cmd = offset < PCI_COMMAND + 2 && end > PCI_COMMAND;
     bool touches_bar = (offset < PCI_BAR0 + 4 * PCI_NUM_BARS && end > PCI_BAR0) ||
                        (offset < PCI_ROM_ADDRESS + 4 && end > PCI_ROM_ADDRESS);
-    if (touches_cmd || touches_bar)
+    struct bar_events retried[PCI_MAX_DEVICES];
+    bool retry = false;
+    if (touches_cmd || touches_bar) {
         bars_update(bus, dev, &evs);
+        if ((retry = bar_events_freed(&evs)))
+            bars_retry(bus, dev, retried);
+    }
     if (dev != &bus->host_bridge && intx_asserted(dev) != intx_was)
         intx_update_line(bus, dev->gsi);
     pthread_mutex_unlock(&bus->lock);
 
     bar_events_deliver(dev, &evs);
+    for (unsigned s = 0; retry && s < PCI_MAX_DEVICES; s++)
+        if (retried[s].n)
+            bar_events_deliver(bus->devices[s], &retried[s]);
     if (dev->ops && dev->ops->config_write)
         dev->ops->config_write(dev, offset, value, size);
 }

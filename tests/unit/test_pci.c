@@ -274,6 +274,38 @@ static void test_bar_move(struct fixture *f, gconstpointer data)
     g_assert_false(io_bus_read(&f->mmio, 0x8E0000000ULL, &v, 4));
 }
 
+/* Firmware boot: a device added after pci_bus_set_firmware_assigns comes
+ * up unassigned, and a BAR moved onto another's range gets it as soon as
+ * that one moves away. */
+static void test_firmware_assigns(struct fixture *f, gconstpointer data)
+{
+    struct pci_device *b = g_new0(struct pci_device, 1);
+    pci_device_init(b, "second", DUMMY_VENDOR, DUMMY_DEVICE + 1, 0x078000, 1, 0, 0);
+    pci_device_set_bar(b, 0, 0x1000, 0, &dummy_mmio_ops, f);
+    pci_bus_set_firmware_assigns(&f->bus);
+    int slot = pci_bus_add(&f->bus, b);
+    g_assert_cmpint(slot, >, 0);
+    g_assert_cmphex(ecam_read(f, 0, (unsigned)slot, 0x10, 4), ==, 0);
+    g_assert_cmphex(ecam_read(f, 0, (unsigned)slot, PCI_COMMAND, 2), ==, 0);
+    g_assert_false(b->bars[0].mapped);
+
+    /* Onto the first device's BAR 3: that range is taken, so nothing yet. */
+    uint32_t a3 = ecam_read(f, 0, f->slot, 0x1C, 4) & ~0xFu;
+    ecam_write(f, (unsigned)slot, 0x10, a3, 4);
+    ecam_write(f, (unsigned)slot, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+    g_assert_false(b->bars[0].mapped);
+    /* The first device's BAR 3 moves away: the second one now decodes there. */
+    ecam_write(f, f->slot, 0x1C, 0xE8000000, 4);
+    g_assert_true(b->bars[0].mapped);
+    g_assert_cmphex(b->bars[0].addr, ==, a3);
+    uint32_t v;
+    f->mmio_hits = 0;
+    g_assert_true(io_bus_read(&f->mmio, a3 + 8, &v, 4));
+    g_assert_true(io_bus_read(&f->mmio, 0xE8000008, &v, 4));
+    g_assert_cmpuint(f->mmio_hits, ==, 2);
+    g_free(b);
+}
+
 static void test_decode_enable(struct fixture *f, gconstpointer data)
 {
     uint16_t cmd = (uint16_t)cf8_read(f, f->slot, PCI_COMMAND, 2);
@@ -355,6 +387,7 @@ int main(int argc, char **argv)
     ADD("/pci/bar-sizing", test_bar_sizing);
     ADD("/pci/bar-move", test_bar_move);
     ADD("/pci/decode-enable", test_decode_enable);
+    ADD("/pci/firmware-assigns", test_firmware_assigns);
     ADD("/pci/capabilities", test_capabilities);
     ADD("/pci/reset-port", test_reset_port);
     return g_test_run();
