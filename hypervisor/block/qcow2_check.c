@@ -18,7 +18,8 @@
 
 struct refs {
     uint32_t *count;                 /* references per host cluster */
-    uint64_t n;
+    uint64_t n;                      /* entries in count */
+    uint64_t hi;                     /* highest referenced cluster + 1 */
     uint64_t limit;                  /* clusters of the file, plus one (qemu-img's slack) */
     uint64_t *l2;                    /* L2 tables named by L1 entries; bit 0: by the active L1 */
     size_t nl2, l2cap;
@@ -52,6 +53,8 @@ static int count(struct refs *rf, uint64_t off, uint64_t len, uint64_t cbits, ui
         rf->count = c;
         rf->n = n;
     }
+    if (last + 1 > rf->hi)
+        rf->hi = last + 1;
     for (uint64_t i = first; i <= last; i++)
         rf->count[i] = rf->count[i] > UINT32_MAX - times ? UINT32_MAX : rf->count[i] + times;
     return 0;
@@ -199,16 +202,18 @@ static int compare_one(struct qcow2 *s, struct refs *rf, unsigned fix, uint64_t 
 }
 
 /* Stored refcounts against the counted references, over the clusters the
- * file and the references span; only existing refcount blocks are read. */
+ * file and the references span (as qemu-img, no further: refcounts past
+ * the end of the file are not looked at); only existing refcount blocks
+ * are read. */
 static int compare_refcounts(struct qcow2 *s, struct refs *rf, unsigned fix, uint64_t fclusters)
 {
-    uint64_t n = rf->n > fclusters ? rf->n : fclusters, E = s->refblock_entries;
+    uint64_t n = rf->hi > fclusters ? rf->hi : fclusters, E = s->refblock_entries;
     int r = 0;
     for (uint64_t ti = 0; ti < s->reftable_size && ti * E < n && !r; ti++) {
         bool have = s->reftable[ti] & QCOW2_REFT_OFFSET_MASK;
         for (uint64_t c = ti * E; c < (ti + 1) * E && c < n && !r; c++) {
-            uint64_t want = c < rf->n ? rf->count[c] : 0, rc = 0;
-            if (!have && c >= rf->n)
+            uint64_t want = c < rf->hi ? rf->count[c] : 0, rc = 0;
+            if (!have && c >= rf->hi)
                 break;
             if (have && (r = qcow2_get_refcount(s, c, &rc)) < 0)
                 break;
@@ -216,7 +221,7 @@ static int compare_refcounts(struct qcow2 *s, struct refs *rf, unsigned fix, uin
         }
     }
     /* References beyond what the refcount table covers. */
-    for (uint64_t c = s->reftable_size * E; c < rf->n && !r; c++) {
+    for (uint64_t c = s->reftable_size * E; c < rf->hi && !r; c++) {
         if (rf->count[c])
             r = compare_one(s, rf, fix, c, 0, rf->count[c]);
     }

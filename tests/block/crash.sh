@@ -2,12 +2,14 @@
 # A writer using the block library is killed with SIGKILL at random moments,
 # several rounds on the same qcow2 overlay: each time `qemu-img check` finds
 # no corruption (leaked clusters are allowed) and every block flushed before
-# the kill reads back. Prints TAP.
+# the kill reads back. With POWERLOSS_* set (powerloss-lib.sh) the image is
+# the one a power loss could leave instead. Prints TAP.
 #   crash.sh CRASH_WRITER DOMUS_IMG [ROUNDS]
 set -u
 writer=$(realpath "$1") img=$(realpath "$2") rounds=${3:-8}
 command -v qemu-img >/dev/null || { echo "1..0 # SKIP qemu-img not installed (qemu-utils)"; exit 0; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "$(realpath "$0")")/powerloss-lib.sh"
 cd "$work"
 "$writer" init base.raw $((48 << 20)) || exit 1
 n=0 failed=0
@@ -16,10 +18,12 @@ for variant in "-o cluster_size=64k" "-o cluster_size=4k,refcount_bits=2"; do
     "$img" create -f qcow2 $variant -b base.raw -F raw top.qcow2 >/dev/null || exit 1
     for round in $(seq 1 "$rounds"); do
         n=$((n + 1))
-        "$writer" write top.qcow2 state $((RANDOM * round)) 2>writer.err &
+        powerloss_begin top.qcow2
+        powerloss_exec "$writer" write top.qcow2 state $((RANDOM * round)) 2>writer.err &
         pid=$!
         sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
         kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+        lost=$(powerloss_end top.qcow2) || exit 1
         qemu-img check top.qcow2 > check.out 2>&1; rc=$?
         if [ $rc != 0 ] && [ $rc != 3 ]; then
             echo "not ok $n - $variant round $round: qemu-img check exit $rc"
@@ -41,7 +45,7 @@ for variant in "-o cluster_size=64k" "-o cluster_size=4k,refcount_bits=2"; do
             fi
             leaks_msg="$leaks clusters, which domus-img check -r leaks repaired"
         fi
-        echo "ok $n - $variant round $round: check clean ($leaks_msg), flushed data intact"
+        echo "ok $n - $variant round $round: check clean ($leaks_msg), flushed data intact${lost:+ (power loss: $lost)}"
     done
 done
 echo "1..$n"

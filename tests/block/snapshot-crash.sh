@@ -10,12 +10,14 @@
 # with refcounts, which `qemu-img check` counts as errors (QEMU has the same
 # window: the two live in different clusters and cannot change together);
 # only the harmless kind is allowed, a flag missing (writes copy needlessly),
-# never one set on a shared cluster. Prints TAP.
+# never one set on a shared cluster. With POWERLOSS_* set (powerloss-lib.sh)
+# the image is the one a power loss could leave instead. Prints TAP.
 #   snapshot-crash.sh CRASH_WRITER SNAP_CRASH [ROUNDS]
 set -u
 init=$(realpath "$1") snap=$(realpath "$2") rounds=${3:-8}
 command -v qemu-img >/dev/null || { echo "1..0 # SKIP qemu-img not installed (qemu-utils)"; exit 0; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+. "$(dirname "$(realpath "$0")")/powerloss-lib.sh"
 cd "$work"
 "$init" init base.raw $((16 << 20)) || exit 1
 n=0 failed=0
@@ -24,10 +26,12 @@ for variant in "-o cluster_size=64k" "-o cluster_size=4k,refcount_bits=4"; do
     qemu-img create -q -f qcow2 $variant -b base.raw -F raw top.qcow2 || exit 1
     for round in $(seq 1 "$rounds"); do
         n=$((n + 1))
-        "$snap" run top.qcow2 state $((RANDOM * round)) 2>run.err &
+        powerloss_begin top.qcow2
+        powerloss_exec "$snap" run top.qcow2 state $((RANDOM * round)) 2>run.err &
         pid=$!
         sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
         kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+        lost=$(powerloss_end top.qcow2) || exit 1
         why=
         qemu-img check top.qcow2 > check.out 2>&1; rc=$?
         # Errors other than OFLAG_COPIED ones whose entry lacks the flag (bit 63).
@@ -48,7 +52,7 @@ for variant in "-o cluster_size=64k" "-o cluster_size=4k,refcount_bits=4"; do
         if [ -n "$why" ]; then
             echo "not ok $n - $variant round $round: $why"; sed 's/^/# /' run.err | head; failed=$((failed + 1))
         else
-            echo "ok $n - $variant round $round: check clean but for $copied missing COPIED flags; $("$snap" names state | wc -l) snapshots and the active image intact"
+            echo "ok $n - $variant round $round: check clean but for $copied missing COPIED flags; $("$snap" names state | wc -l) snapshots and the active image intact${lost:+ (power loss: $lost)}"
         fi
     done
 done
