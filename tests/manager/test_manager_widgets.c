@@ -122,6 +122,9 @@ static void test_settings(void)
     g_autoptr(JsonObject) i = cli_info("demo");
     g_assert_cmpint(json_object_get_int_member(i, "disk-size"), ==, 128 << 20);
     g_assert_cmpuint(domus_vm_get_memory(domus_vm_page_get_vm(page)), ==, 320ull << 20);
+    mt_sleep(0.5);
+    g_autoptr(GdkTexture) shot = mt_render(GTK_WIDGET(win), g_getenv("SCREENSHOT_SETTINGS"));
+    g_assert_nonnull(shot);
     /* Back as it was, for the steps after this one. */
     gtk_spin_button_set_value(mem, 256);
     activate(GTK_WIDGET(page), "vm.apply-settings");
