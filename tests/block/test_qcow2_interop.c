@@ -367,6 +367,51 @@ static void test_locking(void)
     g_free(p);
 }
 
+/* block_grow: qemu-img's image grows past its L1 table's first entry, the
+ * data before and after stay as a mirror says, qemu-img check is clean;
+ * a full L1 table moves; shrinking and an image with snapshots are refused. */
+static void test_grow(void)
+{
+    g_assert_cmpint(sh("qemu-img create -q -f qcow2 grow.qcow2 64M"), ==, 0);
+    struct mirror m = mirror_from(NULL, "grow.raw", 64 << 20);
+    struct block *b = open_rw("grow.qcow2");
+    scribble(b, &m, 100, 7, false);
+    char *err = NULL;
+    g_assert_cmpint(block_grow(b, 32 << 20, &err), ==, -EINVAL);
+    free(err);
+    g_assert_cmpint(block_grow(b, 3ULL << 30, NULL), ==, 0);
+    g_assert_cmpuint(block_length(b), ==, 3ULL << 30);
+    g_assert_cmpint(ftruncate(m.fd, 3LL << 30), ==, 0);
+    m.size = 3ULL << 30;
+    scribble(b, &m, 100, 8, true);
+    block_close(b);
+    close(m.fd);
+    assert_qemu_clean("grow.qcow2");
+    g_assert_cmpint(sh("qemu-img info grow.qcow2 | grep -q 'virtual size: 3 GiB' && qemu-img compare -q grow.qcow2 grow.raw"), ==, 0);
+
+    /* 512-byte clusters: 64M needs 2048 L1 entries, exactly 32 clusters; the table moves to grow. */
+    g_assert_cmpint(sh("qemu-img create -q -f qcow2 -o cluster_size=512 tight.qcow2 64M && "
+                       "qemu-io -c 'write -P 0x3c 63M 1M' tight.qcow2 >/dev/null"), ==, 0);
+    b = open_rw("tight.qcow2");
+    g_assert_cmpint(block_grow(b, 65 << 20, NULL), ==, 0);
+    block_close(b);
+    assert_qemu_clean("tight.qcow2");
+    g_assert_cmpint(sh("qemu-io -c 'read -P 0x3c 63M 1M' -c 'read -P 0 64M 1M' tight.qcow2 | grep -c '^read 1048576' | grep -qx 2"), ==, 0);
+
+    g_assert_cmpint(sh("qemu-img create -q -f qcow2 snap.qcow2 64M && qemu-img snapshot -c s1 snap.qcow2"), ==, 0);
+    b = open_rw("snap.qcow2");
+    g_assert_cmpint(block_grow(b, 128 << 20, &err), ==, -ENOTSUP);
+    free(err);
+    block_close(b);
+
+    g_assert_cmpint(sh("head -c 1M /dev/urandom > g.raw && cp g.raw g.orig"), ==, 0);
+    b = open_rw("g.raw");
+    g_assert_cmpint(block_grow(b, 5 << 20, NULL), ==, 0);
+    block_close(b);
+    g_assert_cmpint(sh("[ $(stat -c %%s g.raw) = 5242880 ] && cmp -n 1048576 g.raw g.orig && "
+                       "[ -z \"$(tail -c 4M g.raw | tr -d '\\0')\" ]"), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -388,6 +433,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/read-nowait", test_read_nowait);
     g_test_add_func("/qcow2/malformed", test_malformed);
     g_test_add_func("/qcow2/locking", test_locking);
+    g_test_add_func("/qcow2/grow", test_grow);
     int r = g_test_run();
     sh("rm -rf '%s'", dir);
     return r;
