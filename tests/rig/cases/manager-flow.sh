@@ -1,10 +1,13 @@
 #!/bin/bash
-# What a newcomer does in domus-manager, with a real guest: under Xvfb, with
-# a private domusd, click "Try the Demo VM" and Start; the guest's tty1
-# console appears in the window (the window's screenshot matches the
-# framebuffer read through the display channel), a command typed into the
-# window runs in the guest, then snapshot (when domusd has them), shut
-# down and clone. See tests/manager/manager-flow.c.
+# What a user does in domus-manager, with real guests: under Xvfb, with a
+# private domusd, real X clicks and keys (xdotool): "Try the Demo VM", Start;
+# the guest's tty1 console appears in the window (the window's screenshot
+# matches the framebuffer read through the display channel) and a line typed
+# into it runs; Take Snapshot (live when domusd can, else once shut down);
+# Shut Down (ACPI); a linked clone starts beside its origin, each serial
+# console tab answers a typed line; Shut Down the clone, Force Off the
+# origin; delete both. States are waited for over D-Bus, never by sleeping.
+# See tests/manager/manager-flow.c.
 set -eu
 . "$RIG_LIB"
 require_vmm
