@@ -182,6 +182,10 @@ int qcow2_discard(struct block *b, uint64_t off, uint64_t len);
 int qcow2_write_zeroes(struct block *b, uint64_t off, uint64_t len, bool unmap);
 int qcow2_flush(struct block *b);
 
+/* qcow2_resize.c: the new virtual size in the header (lock held); a bigger
+ * L1 table if needed, clusters past a smaller size unmapped. */
+int qcow2_resize_locked(struct block *b, uint64_t size);
+
 /* qcow2_compress.c: a compressed cluster's data, inflated into @out (one cluster). */
 int qcow2_decompress(struct qcow2 *s, uint64_t l2e, uint8_t *out);
 

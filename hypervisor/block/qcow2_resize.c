@@ -52,10 +52,12 @@ static int grow_l1(struct qcow2 *s, uint32_t n)
     return old_bytes ? qcow2_update_refcount(s, old_off, qcow2_size_to_clusters(s, old_bytes), -1) : 0;
 }
 
-static int qcow2_resize_locked(struct block *b, uint64_t size)
+int qcow2_resize_locked(struct block *b, uint64_t size)
 {
     struct qcow2 *s = qcow2_state(b);
     uint64_t C = s->cluster_size, old = b->length;
+    if (size > QCOW2_MAX_SIZE / 4)
+        return -EFBIG;
     int r = flush_all(s);
     if (!r && size < old) {          /* whole clusters past the new end go */
         uint64_t first = (size + C - 1) / C, end = (old + C - 1) / C;

@@ -436,9 +436,9 @@ static int snapshot_op(struct block *b, const char *name, char **error, enum sna
     } else if (i < 0) {
         r = -ENOENT;
         why = "no such snapshot";
-    } else if (op == SNAP_APPLY && s->snaps[i].disk_size != b->length) {
-        r = -EINVAL;
-        why = "its disk size differs";
+    } else if (op == SNAP_APPLY && s->snaps[i].disk_size != b->length &&
+               (r = qcow2_resize_locked(b, s->snaps[i].disk_size)) < 0) {
+        why = "cannot take back its disk size";   /* the disk is resized first, as QEMU does */
     } else {
         r = op == SNAP_APPLY ? do_apply(s, &s->snaps[i]) : do_delete(s, i);
     }

@@ -59,6 +59,22 @@ usage_error resize --shrink d.qcow2 -- -1G && ok "resize below zero: one line, e
 usage_error resize d.qcow2 && ok "resize without a size: one line, exit 2" || nok "resize without a size"
 usage_error commit -x d.qcow2 && ok "commit -x: one line, exit 2" || nok "commit -x"
 
+# A snapshot taken before a resize is applied: the disk takes back the
+# snapshot's size and contents (grown, then shrunk below the snapshot's size).
+for how in "+32M" "--shrink 16M"; do
+    opt= size=$how
+    [ "${how% *}" != "$how" ] && opt=${how% *} size=${how#* }
+    rm -rf sa && mkdir sa && (cd sa && eval "$qdata") && qemu-img snapshot -c s sa/d.qcow2 && cp -r sa sa.q ||
+        { nok "apply after resize $how: setup"; continue; }
+    qemu-img resize -q $opt sa.q/d.qcow2 $size >log 2>&1 && qemu-io -c 'write -P 8 8M 1M' sa.q/d.qcow2 >>log &&
+        qemu-img snapshot -a s sa.q/d.qcow2 >>log 2>&1 || { nok "apply after resize $how: qemu-img"; continue; }
+    "$img" resize $opt sa/d.qcow2 $size >log 2>&1 && qemu-io -c 'write -P 8 8M 1M' sa/d.qcow2 >>log &&
+        "$img" snapshot -a s sa/d.qcow2 >>log 2>&1 && same sa/d.qcow2 sa.q/d.qcow2 &&
+        qemu-img info sa/d.qcow2 | grep -q '(67108864 bytes)' &&
+        ok "apply after resize $how: the disk is 64 MiB again and holds what qemu-img's does" ||
+        nok "apply after resize $how"
+done
+
 # commit [-d]: both tools on copies of a two-image chain whose top has data,
 # zeroes and an internal snapshot.
 chain() {
