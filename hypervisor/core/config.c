@@ -89,6 +89,7 @@ static void print_help(void)
          "  --serial stdio|pty|unix:PATH|file:PATH|none   COM1 backend (default stdio)\n"
          "  --console stdio|pty|unix:PATH|file:PATH|none  virtio-console backend (default none)\n"
          "  --control unix:PATH    JSON control socket\n"
+         "  --restore PATH         start from a state saved by snapshot-save (same devices)\n"
          "  --name NAME            VM name\n"
          "  --config FILE          read these settings from a key file ([vm] group)\n"
          "  --display none|vnc[:ADDR:PORT][,password-file=FILE][,keymap=us|de]|sdl|channel:PATH\n"
@@ -287,7 +288,7 @@ static int parse_vga(struct vm_config *cfg, const char *v)
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
        OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM,
-       OPT_FIRMWARE, OPT_FIRMWARE_LOG };
+       OPT_FIRMWARE, OPT_FIRMWARE_LOG, OPT_RESTORE };
 enum { OPT_VGA = 400 };
 
 static const struct option long_opts[] = {
@@ -313,6 +314,7 @@ static const struct option long_opts[] = {
     { "firmware", required_argument, NULL, OPT_FIRMWARE },
     { "firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG },
     { "vga", required_argument, NULL, OPT_VGA },
+    { "restore", required_argument, NULL, OPT_RESTORE },
     { 0 },
 };
 
@@ -351,6 +353,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
         cfg->control_path = g_strdup(v + 5);
         return 0;
     case OPT_NO_RNG: cfg->rng = false; return 0;
+    case OPT_RESTORE: g_free(cfg->restore_path); cfg->restore_path = g_strdup(v); return 0;
     case OPT_NET: {
         char why[256];
         if (net_config_parse(v, &cfg->net, why, sizeof(why)) < 0)
@@ -491,6 +494,7 @@ void vm_config_free(struct vm_config *cfg)
     g_free(cfg->firmware_path);
     g_free(cfg->firmware_log);
     g_free(cfg->vga_rom);
+    g_free(cfg->restore_path);
     for (unsigned i = 0; i < cfg->ndisplays; i++)
         display_config_clear(&cfg->displays[i]);
     for (unsigned i = 0; i < cfg->ndisks; i++) {

@@ -57,6 +57,7 @@ struct vm_config {
     enum serial_kind console_kind;   /* virtio-console backend (--console) */
     char *console_path;
     char *control_path;              /* --control unix:PATH */
+    char *restore_path;              /* --restore PATH: start from a saved state */
     bool rng;                        /* virtio-rng (default on) */
     bool console;                    /* virtio-console (default on) */
     unsigned shutdown_timeout;       /* seconds SIGTERM waits for ACPI power-off */

@@ -9,7 +9,7 @@
 int guest_mem_init(struct guest_mem *mem, uint64_t size, const char *name)
 {
     memset(mem, 0, sizeof(*mem));
-    mem->memfd = -1;
+    mem->memfd = mem->private_fd = -1;
     if (size == 0 || size > (1ULL << 46))
         return -EINVAL;
 
@@ -47,7 +47,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t size, const char *name)
 void guest_mem_init_fake(struct guest_mem *mem, void *host, uint64_t size)
 {
     memset(mem, 0, sizeof(*mem));
-    mem->memfd = -1;
+    mem->memfd = mem->private_fd = -1;
     mem->base = host;
     mem->size = size;
     mem->regions[0] = (struct guest_mem_region){ .gpa = 0, .size = size, .host = host };
@@ -60,8 +60,10 @@ void guest_mem_destroy(struct guest_mem *mem)
         munmap(mem->base, mem->size);
         close(mem->memfd);
     }
+    if (mem->private_fd >= 0)
+        close(mem->private_fd);
     memset(mem, 0, sizeof(*mem));
-    mem->memfd = -1;
+    mem->memfd = mem->private_fd = -1;
 }
 
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)

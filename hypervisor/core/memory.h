@@ -15,6 +15,7 @@ struct guest_mem_region {
 
 struct guest_mem {
     int memfd;                       /* -1 when backed by plain memory (unit tests) */
+    int private_fd;                  /* >= 0: a snapshot's RAM file mapped MAP_PRIVATE over base */
     uint8_t *base;                   /* the whole mapping of the memfd */
     uint64_t size;                   /* total RAM in bytes */
     unsigned nregions;

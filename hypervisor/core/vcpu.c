@@ -188,6 +188,25 @@ static void vcpu_handle_mmio(struct vcpu *v)
 static bool vcpu_check_pause(struct vcpu *v)
 {
     pthread_mutex_lock(&v->lock);
+    if (v->pause_requested && !v->exit_requested && !v->paused) {
+        /* An I/O or MMIO exit is complete only once KVM_RUN is entered
+         * again; with immediate_exit set KVM finishes the instruction and
+         * returns at once, so what a snapshot reads is final. A string
+         * instruction may exit again: serve it and repeat. */
+        pthread_mutex_unlock(&v->lock);
+        for (unsigned i = 0; i < 64; i++) {
+            v->run->immediate_exit = 1;
+            if (ioctl(v->fd, KVM_RUN, 0) < 0)
+                break;
+            if (v->run->exit_reason == KVM_EXIT_IO)
+                vcpu_handle_io(v);
+            else if (v->run->exit_reason == KVM_EXIT_MMIO)
+                vcpu_handle_mmio(v);
+            else
+                break;
+        }
+        pthread_mutex_lock(&v->lock);
+    }
     while (v->pause_requested && !v->exit_requested) {
         v->paused = true;
         pthread_cond_broadcast(&v->cond);

@@ -4,6 +4,7 @@
 #include "event_loop.h"
 #include "firmware.h"
 #include "platform.h"
+#include "snapshot.h"
 #include "vcpu.h"
 #include "acpi/acpi.h"
 #include "ahci/ahci.h"
@@ -437,6 +438,7 @@ static enum vm_request vm_main_loop(struct vm *vm)
             vm->pending = VM_REQ_NONE;
         pthread_mutex_unlock(&vm->req_lock);
 
+        pthread_mutex_lock(&vm->run_lock);
         switch (req) {
         case VM_REQ_PAUSE:
             if (vm->state == VM_STATE_RUNNING) {
@@ -455,8 +457,10 @@ static enum vm_request vm_main_loop(struct vm *vm)
         default:
             vm_pause_all(vm);
             vm->state = VM_STATE_SHUTDOWN;
+            pthread_mutex_unlock(&vm->run_lock);
             return req;
         }
+        pthread_mutex_unlock(&vm->run_lock);
     }
 }
 
@@ -490,6 +494,7 @@ int vm_run(const struct vm_config *cfg)
     vm->kvm_fd = vm->vm_fd = -1;
     pthread_mutex_init(&vm->irq_lock, NULL);
     pthread_mutex_init(&vm->req_lock, NULL);
+    pthread_mutex_init(&vm->run_lock, NULL);
     pthread_cond_init(&vm->req_cond, NULL);
     io_bus_init(&vm->pio, "pio");
     io_bus_init(&vm->mmio, "mmio");
@@ -532,6 +537,15 @@ int vm_run(const struct vm_config *cfg)
         (r = vcpu_setup_linux64(vm->vcpus[0], entry, PLAT_BOOT_PARAMS_ADDR)) < 0) {
         fprintf(stderr, "domus-vmm: cannot set up the boot CPU: %s\n", strerror(-r));
         return 1;
+    }
+    /* A reboot re-executes with the same arguments: the guest starts afresh then. */
+    if (cfg->restore_path && !getenv("DOMUS_VMM_REBOOTED")) {
+        char *err = NULL;
+        if (vm_snapshot_restore(vm, cfg->restore_path, &err) < 0) {
+            fprintf(stderr, "domus-vmm: --restore %s: %s\n", cfg->restore_path, err ? err : "failed");
+            free(err);
+            return 1;
+        }
     }
     struct shutdown_watch watch;
     if (watch_signals(vm, &watch, &set) < 0)

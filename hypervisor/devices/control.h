@@ -3,6 +3,14 @@
  *   {"execute":"status"}   -> {"return":{"name":…,"state":"running",…}}
  *   {"execute":"pause"|"resume"|"powerdown"|"reset"|"quit"} -> {"return":{}}
  *   {"execute":"set-link","arguments":{"up":false}} -> {"return":{}}  (NIC cable out / in)
+ *   {"execute":"snapshot-save","path":P[,"paused":true][,"disk-snapshot":NAME]}
+ *       -> {"return":{"pause-ms":…,"total-ms":…,"ram-bytes":…}}: the VM's
+ *       state to P and P.ram (and qcow2 snapshot NAME of every disk, taken
+ *       while paused); the VM runs on unless "paused" (see core/snapshot.h)
+ *   {"execute":"snapshot-load","path":P[,"paused":true][,"disk-snapshot":NAME]
+ *       [,"ram":"auto"|"lazy"|"copy"]} -> {"return":{"pause-ms":…,"lazy":…}}:
+ *       the VM continues from P (disks back to NAME); a file that does not
+ *       fit is refused with the VM untouched
  *   anything else          -> {"error":{"class":…,"desc":…}}
  * Requests may carry an "id", which the reply echoes. Several clients may
  * be connected; a malformed request gets an error reply on that client

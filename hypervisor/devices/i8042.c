@@ -6,12 +6,14 @@
 #include "vdisplay/channel.h"
 #include "core/irq.h"
 #include "core/platform.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define I8042_DATA       PLAT_I8042_PORT
 #define I8042_CMD        (PLAT_I8042_PORT + 4)
@@ -272,6 +274,60 @@ void i8042_free(struct i8042 *s)
     free(s);
 }
 
+/* The controller with both PS/2 devices (plain structs: queues, modes, LEDs). */
+#define I8042_STATE_VERSION 2
+struct i8042_state {
+    uint8_t status, ctr, data, pad;
+    uint32_t qhead, qlen, pending;
+    uint16_t queue[OUT_QUEUE];
+    struct ps2_kbd kbd;
+    struct ps2_mouse mouse;
+};
+
+static long i8042_state_save(void *opaque, void *buf, size_t max)
+{
+    struct i8042 *s = opaque;
+    struct i8042_state st;
+    memset(&st, 0, sizeof(st));
+    pthread_mutex_lock(&s->lock);
+    st.status = s->status, st.ctr = s->ctr, st.data = s->data;
+    st.qhead = s->qhead, st.qlen = s->qlen, st.pending = s->pending;
+    memcpy(st.queue, s->queue, sizeof(st.queue));
+    st.kbd = s->kbd;
+    st.mouse = s->mouse;
+    pthread_mutex_unlock(&s->lock);
+    return state_save_struct(buf, max, &st, sizeof(st));
+}
+
+static bool ps2_queue_ok(const struct ps2_queue *q)
+{
+    return q->head < PS2_QUEUE && q->len <= PS2_QUEUE;
+}
+
+static int i8042_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct i8042 *s = opaque;
+    struct i8042_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    if (st.qhead >= OUT_QUEUE || st.qlen > OUT_QUEUE || st.pending > PEND_AUX_DEV ||
+        !ps2_queue_ok(&st.kbd.q) || !ps2_queue_ok(&st.mouse.q))
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    s->status = st.status, s->ctr = st.ctr, s->data = st.data;
+    s->qhead = st.qhead, s->qlen = st.qlen, s->pending = (enum pending)st.pending;
+    memcpy(s->queue, st.queue, sizeof(s->queue));
+    s->kbd = st.kbd;
+    s->mouse = st.mouse;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static const struct state_ops i8042_state_ops = {
+    .version = I8042_STATE_VERSION, .save = i8042_state_save, .load = i8042_state_load,
+};
+
 int i8042_create(struct vm *vm)
 {
     struct i8042 *s = i8042_new(vm);
@@ -290,5 +346,5 @@ int i8042_create(struct vm *vm)
     }
     vm_add_reset_hook(vm, i8042_reset, s);
     vm->i8042 = s;
-    return 0;
+    return vm_state_register(vm, "i8042", &i8042_state_ops, s);
 }

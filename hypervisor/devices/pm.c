@@ -5,9 +5,11 @@
 #include "devices.h"
 #include "core/irq.h"
 #include "core/platform.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
+#include <string.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -182,6 +184,43 @@ static void pm_reset(void *opaque)
     pthread_mutex_unlock(&s->lock);
 }
 
+#define PM_STATE_VERSION 1
+struct pm_state {
+    uint16_t pm1_sts, pm1_en, pm1_cnt, pad;
+    uint32_t gpe_sts, gpe_en;
+};
+
+static long pm_state_save(void *opaque, void *buf, size_t max)
+{
+    struct pm *s = opaque;
+    pthread_mutex_lock(&s->lock);
+    struct pm_state st = { .pm1_sts = s->pm1_sts, .pm1_en = s->pm1_en, .pm1_cnt = s->pm1_cnt,
+                           .gpe_sts = s->gpe_sts, .gpe_en = s->gpe_en };
+    pthread_mutex_unlock(&s->lock);
+    return state_save_struct(buf, max, &st, sizeof(st));
+}
+
+static int pm_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct pm *s = opaque;
+    struct pm_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    pthread_mutex_lock(&s->lock);
+    s->pm1_sts = st.pm1_sts, s->pm1_en = st.pm1_en, s->pm1_cnt = st.pm1_cnt;
+    s->gpe_sts = st.gpe_sts, s->gpe_en = st.gpe_en;
+    s->last_tmr = pm_timer_now();
+    s->sci_level = -1;               /* drive the line whatever KVM had */
+    pm_update_sci(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static const struct state_ops pm_state_ops = {
+    .version = PM_STATE_VERSION, .save = pm_state_save, .load = pm_state_load,
+};
+
 int pm_create(struct vm *vm)
 {
     struct pm *s = calloc(1, sizeof(*s));
@@ -199,5 +238,5 @@ int pm_create(struct vm *vm)
     vm->power_button_opaque = s;
     vm->power_button = pm_power_button;
     vm_add_reset_hook(vm, pm_reset, s);
-    return 0;
+    return vm_state_register(vm, "pm", &pm_state_ops, s);
 }

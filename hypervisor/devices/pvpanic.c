@@ -3,6 +3,7 @@
  * of a guest that silently hangs or reboots in a loop. Linux's driver is
  * pvpanic-pci; it reads the byte first to learn which events we accept. */
 #include "devices.h"
+#include "core/state.h"
 #include "core/vm.h"
 #include "pci/pci.h"
 
@@ -39,6 +40,21 @@ static void pvpanic_write(void *opaque, uint64_t offset, uint64_t value, unsigne
 
 static const struct io_ops pvpanic_ops = { .read = pvpanic_read, .write = pvpanic_write };
 
+/* Nothing but its PCI header, which the "pci" section carries. */
+static long pvpanic_state_save(void *opaque, void *buf, size_t max)
+{
+    return 0;
+}
+
+static int pvpanic_state_load(void *opaque, const void *buf, size_t len)
+{
+    return len == 0 ? 0 : -EINVAL;
+}
+
+static const struct state_ops pvpanic_state_ops = {
+    .version = 1, .save = pvpanic_state_save, .load = pvpanic_state_load,
+};
+
 int pvpanic_create(struct vm *vm)
 {
     struct pvpanic *p = calloc(1, sizeof(*p));
@@ -48,7 +64,9 @@ int pvpanic_create(struct vm *vm)
     pci_device_init(&p->pci, "pvpanic", 0x1B36, 0x0011, 0x088000, 1, 0x1AF4, 0x1100);
     pci_device_set_bar(&p->pci, 0, 16, 0, &pvpanic_ops, p);
     int r = pci_bus_add(vm->pci, &p->pci);
-    if (r < 0)
+    if (r < 0) {
         free(p);
-    return r < 0 ? r : 0;
+        return r;
+    }
+    return vm_state_register(vm, "pvpanic", &pvpanic_state_ops, p);
 }

@@ -10,6 +10,7 @@
 #include "core/event_loop.h"
 #include "core/irq.h"
 #include "core/platform.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
@@ -395,6 +396,52 @@ static void rtc_reset(void *opaque)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The offset to host time is kept, so the RTC goes on telling the time
+ * the guest set (kvmclock, restored by the snapshot, keeps its own). */
+#define RTC_STATE_VERSION 1
+struct rtc_state {
+    uint8_t cmos[CMOS_SIZE];
+    uint8_t index, pad[7];
+    int64_t offset_ns;
+    int64_t last_c_read;
+};
+
+static long rtc_state_save(void *opaque, void *buf, size_t max)
+{
+    struct rtc *s = opaque;
+    struct rtc_state st;
+    memset(&st, 0, sizeof(st));
+    pthread_mutex_lock(&s->lock);
+    memcpy(st.cmos, s->cmos, sizeof(st.cmos));
+    st.index = s->index;
+    st.offset_ns = s->offset_ns;
+    st.last_c_read = s->last_c_read;
+    pthread_mutex_unlock(&s->lock);
+    return state_save_struct(buf, max, &st, sizeof(st));
+}
+
+static int rtc_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct rtc *s = opaque;
+    struct rtc_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    pthread_mutex_lock(&s->lock);
+    memcpy(s->cmos, st.cmos, sizeof(s->cmos));
+    s->index = st.index;
+    s->offset_ns = st.offset_ns;
+    s->last_c_read = st.last_c_read;
+    s->timer_armed = true;           /* re-arm (or disarm) whatever was set */
+    rtc_arm_timer(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static const struct state_ops rtc_state_ops = {
+    .version = RTC_STATE_VERSION, .save = rtc_state_save, .load = rtc_state_load,
+};
+
 int rtc_create(struct vm *vm)
 {
     struct rtc *s = calloc(1, sizeof(*s));
@@ -421,5 +468,5 @@ int rtc_create(struct vm *vm)
         return r;
     }
     vm_add_reset_hook(vm, rtc_reset, s);
-    return 0;
+    return vm_state_register(vm, "rtc", &rtc_state_ops, s);
 }

@@ -6,6 +6,7 @@
 #include "devices.h"
 #include "core/irq.h"
 #include "core/platform.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
@@ -342,6 +343,53 @@ static void serial_reset(void *opaque)
     chardev_accept_input(s->chr);
 }
 
+#define SERIAL_STATE_VERSION 1
+struct serial_state {
+    uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr, thr_ipending, pad[2];
+    uint32_t rx_head, rx_count;
+    uint8_t rx[RX_FIFO_SIZE];
+};
+
+static long serial_state_save(void *opaque, void *buf, size_t max)
+{
+    struct serial *s = opaque;
+    struct serial_state st = { 0 };
+    pthread_mutex_lock(&s->lock);
+    st = (struct serial_state){ .ier = s->ier, .lcr = s->lcr, .mcr = s->mcr, .lsr = s->lsr, .msr = s->msr,
+                                .scr = s->scr, .dll = s->dll, .dlm = s->dlm, .fcr = s->fcr,
+                                .thr_ipending = s->thr_ipending, .rx_head = s->rx_head, .rx_count = s->rx_count };
+    memcpy(st.rx, s->rx, sizeof(st.rx));
+    pthread_mutex_unlock(&s->lock);
+    return state_save_struct(buf, max, &st, sizeof(st));
+}
+
+static int serial_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct serial *s = opaque;
+    struct serial_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    if (st.rx_head >= RX_FIFO_SIZE || st.rx_count > RX_FIFO_SIZE)
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    s->ier = st.ier, s->lcr = st.lcr, s->mcr = st.mcr, s->lsr = st.lsr, s->msr = st.msr;
+    s->scr = st.scr, s->dll = st.dll, s->dlm = st.dlm, s->fcr = st.fcr;
+    s->thr_ipending = st.thr_ipending;
+    s->rx_head = st.rx_head;
+    s->rx_count = st.rx_count;
+    memcpy(s->rx, st.rx, sizeof(s->rx));
+    s->irq_level = -1;               /* drive the line whatever KVM had */
+    serial_update_irq(s);
+    pthread_mutex_unlock(&s->lock);
+    chardev_accept_input(s->chr);
+    return 0;
+}
+
+static const struct state_ops serial_state_ops = {
+    .version = SERIAL_STATE_VERSION, .save = serial_state_save, .load = serial_state_load,
+};
+
 int serial_create(struct vm *vm, struct chardev *chr)
 {
     struct serial *s = calloc(1, sizeof(*s));
@@ -364,5 +412,5 @@ int serial_create(struct vm *vm, struct chardev *chr)
         chardev_set_frontend(chr, &fe);
     }
     vm_add_reset_hook(vm, serial_reset, s);
-    return 0;
+    return vm_state_register(vm, "serial", &serial_state_ops, s);
 }

@@ -3,6 +3,7 @@
 #include "pci.h"
 #include "core/irq.h"
 #include "core/platform.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
@@ -472,6 +473,8 @@ int pci_bus_init(struct pci_bus *bus, struct vm *vm, struct io_bus *pio, struct 
     }
     if (r)
         pthread_mutex_destroy(&bus->lock);
+    else if (vm)
+        r = pci_bus_register_state(bus);
     return r;
 }
 
@@ -597,28 +600,99 @@ int pci_bus_add_at(struct pci_bus *bus, struct pci_device *dev, unsigned slot)
     return bus_add(bus, dev, (int)slot);
 }
 
+/* Puts @cfg (256 bytes) into slot @s's header and makes BARs and the INTx
+ * line follow it. */
+static void pci_slot_set_header(struct pci_bus *bus, unsigned s, const uint8_t *cfg, bool force_line)
+{
+    pthread_mutex_lock(&bus->lock);
+    struct pci_device *dev = bus->devices[s];
+    if (!dev) {
+        pthread_mutex_unlock(&bus->lock);
+        return;
+    }
+    bool intx_was = intx_asserted(dev);
+    memcpy(dev->cfg, cfg, PCI_STD_CFG_SIZE);
+    struct bar_events evs = { .n = 0 };
+    bars_update(bus, dev, &evs);
+    if (s != 0 && (intx_was || force_line) && dev->cfg[PCI_INTERRUPT_PIN])
+        intx_update_line(bus, dev->gsi);
+    pthread_mutex_unlock(&bus->lock);
+    bar_events_deliver(dev, &evs);
+}
+
 void pci_bus_reset(struct pci_bus *bus)
 {
-    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++) {
-        pthread_mutex_lock(&bus->lock);
-        struct pci_device *dev = bus->devices[s];
-        if (!dev) {
-            pthread_mutex_unlock(&bus->lock);
-            continue;
-        }
-        bool intx_was = intx_asserted(dev);
-        /* The standard header and capabilities return to how pci_bus_add()
-         * left them (BARs at the VMM's placement, MSI/MSI-X disabled). */
-        memcpy(dev->cfg, dev->reset_cfg, sizeof(dev->reset_cfg));
-        struct bar_events evs = { .n = 0 };
-        bars_update(bus, dev, &evs);
-        if (s != 0 && intx_was)
-            intx_update_line(bus, dev->gsi);
-        pthread_mutex_unlock(&bus->lock);
-        bar_events_deliver(dev, &evs);
-    }
+    /* The standard header and capabilities return to how pci_bus_add()
+     * left them (BARs at the VMM's placement, MSI/MSI-X disabled). */
+    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++)
+        if (bus->devices[s])
+            pci_slot_set_header(bus, s, bus->devices[s]->reset_cfg, false);
     pthread_mutex_lock(&bus->lock);
     bus->config_address = 0;
     bus->reset_control = 0;
     pthread_mutex_unlock(&bus->lock);
+}
+
+/* ---- saved state: every header, the latched address, 0xCF9 ---- */
+
+#define PCI_STATE_VERSION 1
+struct pci_bus_state {
+    uint32_t config_address;
+    uint32_t present;                /* bitmap of occupied slots */
+    uint8_t reset_control, pad[7];
+    uint32_t ids[PCI_MAX_DEVICES];   /* vendor | device << 16: the same hardware */
+    uint8_t cfg[PCI_MAX_DEVICES][PCI_STD_CFG_SIZE];
+};
+
+static long pci_state_save(void *opaque, void *buf, size_t max)
+{
+    struct pci_bus *bus = opaque;
+    if (max < sizeof(struct pci_bus_state))
+        return -ENOSPC;
+    struct pci_bus_state *st = buf;
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&bus->lock);
+    st->config_address = bus->config_address;
+    st->reset_control = bus->reset_control;
+    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++) {
+        struct pci_device *dev = bus->devices[s];
+        if (!dev)
+            continue;
+        st->present |= 1u << s;
+        st->ids[s] = cfg_get(dev->cfg, PCI_VENDOR_ID, 4);
+        memcpy(st->cfg[s], dev->cfg, PCI_STD_CFG_SIZE);
+    }
+    pthread_mutex_unlock(&bus->lock);
+    return sizeof(*st);
+}
+
+static int pci_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct pci_bus *bus = opaque;
+    if (len != sizeof(struct pci_bus_state))
+        return -EINVAL;
+    const struct pci_bus_state *st = buf;
+    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++) {
+        struct pci_device *dev = bus->devices[s];
+        bool was = st->present & (1u << s);
+        if (!!dev != was || (dev && st->ids[s] != cfg_get(dev->cfg, PCI_VENDOR_ID, 4)))
+            return -EINVAL;          /* other hardware in this slot */
+    }
+    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++)
+        if (bus->devices[s])
+            pci_slot_set_header(bus, s, st->cfg[s], true);
+    pthread_mutex_lock(&bus->lock);
+    bus->config_address = st->config_address;
+    bus->reset_control = st->reset_control;
+    pthread_mutex_unlock(&bus->lock);
+    return 0;
+}
+
+static const struct state_ops pci_state_ops = {
+    .version = PCI_STATE_VERSION, .save = pci_state_save, .load = pci_state_load,
+};
+
+int pci_bus_register_state(struct pci_bus *bus)
+{
+    return vm_state_register(bus->vm, "pci", &pci_state_ops, bus);
 }

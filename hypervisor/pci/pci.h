@@ -121,6 +121,9 @@ void pci_bus_set_firmware_assigns(struct pci_bus *bus);
  * BARs at the VMM's placement, MSI/MSI-X off, INTx lowered. For an
  * in-process reset; a reboot that re-executes the VMM does not need it. */
 void pci_bus_reset(struct pci_bus *bus);
+/* Registers every header (BARs, MSI-X enable, INTx status...) as the "pci"
+ * state section; done by pci_bus_init() when it has a VM. */
+int pci_bus_register_state(struct pci_bus *bus);
 
 /* Config space access, as reached from either mechanism (exposed for unit tests). */
 uint32_t pci_config_read(struct pci_bus *bus, unsigned devfn, unsigned offset, unsigned size);

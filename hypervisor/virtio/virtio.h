@@ -16,6 +16,7 @@
 
 struct vm;
 struct virtio_device;
+struct state_ops;
 
 #define VIRTIO_MAX_QUEUES 8
 
@@ -60,6 +61,10 @@ struct virtio_device_ops {
     /* Called when the driver sets DRIVER_OK (start) and on device reset (stop). May be NULL. */
     void (*start)(struct virtio_device *vdev);
     void (*reset)(struct virtio_device *vdev);
+    /* The device's own saved state beyond queues and features (core/state.h;
+     * opaque is the virtio_device), loaded after the transport's. NULL:
+     * the device cannot be saved and snapshots are refused. */
+    const struct state_ops *state;
 };
 
 struct virtio_device {
@@ -101,6 +106,27 @@ void virtio_config_changed(struct virtio_device *vdev);
 /* Marks the device broken after a hostile request: NEEDS_RESET + config interrupt;
  * the device stops processing until the driver resets it. Lock held. */
 void virtio_device_fail(struct virtio_device *vdev, const char *why);
+
+/* Saved state common to every virtio device (see virtio_state.c). */
+struct virtio_queue_state {
+    uint64_t desc, avail, used;
+    uint16_t size, last_avail, used_idx, signalled_used;
+    uint8_t ready, event_idx, signalled_used_valid, broken;
+    uint32_t pad;
+};
+struct virtio_common_state {
+    uint64_t driver_features;
+    uint8_t status, config_generation;
+    uint16_t num_queues;
+    uint32_t pad;
+    struct virtio_queue_state q[VIRTIO_MAX_QUEUES];
+};
+void virtio_common_save(const struct virtio_device *vdev, struct virtio_common_state *s);
+/* 0 if @s fits this device and its rings lie in @mem, else -EINVAL. */
+int virtio_common_check(const struct virtio_device *vdev, const struct virtio_common_state *s,
+                        const struct guest_mem *mem);
+void virtio_common_load(struct virtio_device *vdev, const struct virtio_common_state *s,
+                        const struct guest_mem *mem);
 
 /* virtio-pci modern transport: creates the PCI function for @vdev (already
  * set up by virtio_device_init) and plugs it into vm->pci. Returns -errno. */

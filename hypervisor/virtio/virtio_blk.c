@@ -11,6 +11,7 @@
 #include "block/block_aio.h"
 #include "core/config.h"
 #include "core/event_loop.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <endian.h>
@@ -341,6 +342,43 @@ static void blk_config_read(struct virtio_device *vdev, unsigned offset, void *d
     memcpy(data, (const uint8_t *)&blk->config + offset, len);
 }
 
+/* Snapshots wait for every request in flight; a request parked by
+ * on-error=pause has no place in a snapshot, so that refuses. */
+static int blk_quiesce(void *opaque)
+{
+    struct virtio_blk *blk = ((struct virtio_device *)opaque)->priv;
+    virtio_blk_wait_idle(blk);
+    pthread_mutex_lock(&blk->vdev.lock);
+    bool parked = blk->parked != NULL;
+    pthread_mutex_unlock(&blk->vdev.lock);
+    return parked ? -EBUSY : 0;
+}
+
+static long blk_state_save(void *opaque, void *buf, size_t max)
+{
+    struct virtio_blk *blk = ((struct virtio_device *)opaque)->priv;
+    return state_save_struct(buf, max, &blk->state, sizeof(blk->state));
+}
+
+/* The saved disk must be this one: same size, mode and serial. */
+static int blk_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct virtio_blk *blk = ((struct virtio_device *)opaque)->priv;
+    struct virtio_blk_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    if (st.version != VIRTIO_BLK_STATE_VERSION || st.capacity != blk->state.capacity ||
+        st.readonly != blk->state.readonly || memcmp(st.serial, blk->state.serial, sizeof(st.serial)))
+        return -EINVAL;
+    return 0;
+}
+
+static const struct state_ops blk_state_ops = {
+    .version = VIRTIO_BLK_STATE_VERSION, .save = blk_state_save, .load = blk_state_load,
+    .quiesce = blk_quiesce,
+};
+
 static const struct virtio_device_ops virtio_blk_ops = {
     .name = "virtio-blk",
     .device_id = VIRTIO_ID_BLOCK,
@@ -351,6 +389,7 @@ static const struct virtio_device_ops virtio_blk_ops = {
     .config_read = blk_config_read,
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .state = &blk_state_ops,
 };
 
 static int blk_error(char **error, int err, const char *fmt, ...)
@@ -493,4 +532,39 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *disk)
         fprintf(stderr, "domus-vmm: %s\n", error);
     free(error);
     return r;
+}
+
+/* With the VM paused and drained: the disks as they are now become
+ * internal snapshot @name (create), or go back to it (apply). An apply
+ * first checks every disk has it, so a missing one changes nothing. */
+int virtio_blk_snapshot_all(const char *name, bool apply, char **error)
+{
+    for (unsigned i = 0; i < nopen_disks; i++) {
+        struct block *b = open_disks[i]->bdev;
+        if (block_get_format(b) != BLOCK_FMT_QCOW2)
+            return blk_error(error, -ENOTSUP, "disk %s is raw: snapshots need qcow2 disks", block_path(b));
+        if (!apply)
+            continue;
+        struct block_snapshot *list = NULL;
+        unsigned n = 0;
+        bool found = false;
+        if (block_snapshot_list(b, &list, &n) == 0)
+            for (unsigned k = 0; k < n && !found; k++)
+                found = !strcmp(list[k].name, name);
+        free(list);
+        if (!found)
+            return blk_error(error, -ENOENT, "disk %s has no snapshot '%s'", block_path(b), name);
+    }
+    for (unsigned i = 0; i < nopen_disks; i++) {
+        struct block *b = open_disks[i]->bdev;
+        char *err = NULL;
+        int r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
+        if (r < 0) {
+            r = blk_error(error, r, "cannot %s snapshot '%s' of disk %s: %s", apply ? "revert to" : "create",
+                          name, block_path(b), err ? err : strerror(-r));
+            free(err);
+            return r;
+        }
+    }
+    return 0;
 }

@@ -2,6 +2,7 @@
  * receives (host -> guest), queue 1 transmits. The guest's hvc0 is wired to
  * a chardev backend, the same kinds the serial port uses. */
 #include "virtio.h"
+#include "core/state.h"
 #include "devices/chardev.h"
 
 #include <endian.h>
@@ -148,6 +149,46 @@ static void console_reset(struct virtio_device *vdev)
     con->rx_held = false;            /* the buffer belonged to the old rings */
 }
 
+/* A held receive buffer goes back to the ring: the snapshot's rings then
+ * say it is still the guest's, and it is popped again when input comes. */
+static int console_quiesce(void *opaque)
+{
+    struct virtio_device *vdev = opaque;
+    struct virtio_console *con = vdev->priv;
+    pthread_mutex_lock(&vdev->lock);
+    if (con->rx_held && virtio_queue_active(vdev, CONSOLE_RXQ))
+        virtqueue_unpop(&vdev->vqs[CONSOLE_RXQ], 1);
+    con->rx_held = false;
+    pthread_mutex_unlock(&vdev->lock);
+    return 0;
+}
+
+static long console_state_save(void *opaque, void *buf, size_t max)
+{
+    struct virtio_console *con = ((struct virtio_device *)opaque)->priv;
+    return state_save_struct(buf, max, &con->state, sizeof(con->state));
+}
+
+static int console_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct virtio_console *con = ((struct virtio_device *)opaque)->priv;
+    struct virtio_console_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    if (st.version != VIRTIO_CONSOLE_STATE_VERSION || st.cols != con->state.cols || st.rows != con->state.rows)
+        return -EINVAL;
+    pthread_mutex_lock(&con->vdev.lock);
+    con->rx_held = false;
+    pthread_mutex_unlock(&con->vdev.lock);
+    return 0;
+}
+
+static const struct state_ops console_state_ops = {
+    .version = VIRTIO_CONSOLE_STATE_VERSION, .save = console_state_save, .load = console_state_load,
+    .quiesce = console_quiesce,
+};
+
 static const struct virtio_device_ops virtio_console_ops = {
     .name = "virtio-console",
     .device_id = VIRTIO_ID_CONSOLE,
@@ -159,6 +200,7 @@ static const struct virtio_device_ops virtio_console_ops = {
     .config_write = console_config_write,
     .queue_notify = console_queue_notify,
     .reset = console_reset,
+    .state = &console_state_ops,
 };
 
 int virtio_console_create(struct vm *vm, struct chardev *backend)

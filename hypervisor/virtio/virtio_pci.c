@@ -9,6 +9,7 @@
 #include "virtio_msix.h"
 #include "core/event_loop.h"
 #include "core/irq.h"
+#include "core/state.h"
 #include "core/vm.h"
 #include "pci/pci.h"
 
@@ -468,6 +469,93 @@ static void vp_vm_reset(void *opaque)
     pthread_mutex_unlock(&vp->vdev->lock);
 }
 
+/* ---- saved state ---- */
+
+#define VP_STATE_VERSION 1
+struct vp_state {
+    struct virtio_common_state common;
+    uint32_t dfselect, gfselect;
+    uint16_t queue_select, config_vector;
+    uint16_t queue_vector[VIRTIO_MAX_QUEUES];
+    uint8_t isr, pad[3];
+    uint32_t nvectors;
+    struct virtio_msix_entry msix[VIRTIO_MSIX_MAX_VECTORS];
+    uint64_t pba;
+};
+
+static long vp_state_save(void *opaque, void *buf, size_t max)
+{
+    struct virtio_pci *vp = opaque;
+    struct vp_state st;
+    memset(&st, 0, sizeof(st));
+    pthread_mutex_lock(&vp->vdev->lock);
+    virtio_common_save(vp->vdev, &st.common);
+    st.dfselect = vp->dfselect;
+    st.gfselect = vp->gfselect;
+    st.queue_select = vp->queue_select;
+    st.config_vector = vp->config_vector;
+    memcpy(st.queue_vector, vp->queue_vector, sizeof(st.queue_vector));
+    st.isr = vp->isr;
+    st.nvectors = vp->msix.nvectors;
+    memcpy(st.msix, vp->msix.table, sizeof(st.msix));
+    st.pba = vp->msix.pba;
+    pthread_mutex_unlock(&vp->vdev->lock);
+    return state_save_struct(buf, max, &st, sizeof(st));
+}
+
+static bool vp_vector_ok(const struct virtio_pci *vp, uint16_t v)
+{
+    return v == VIRTIO_MSI_NO_VECTOR || v < vp->msix.nvectors;
+}
+
+static int vp_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct virtio_pci *vp = opaque;
+    struct virtio_device *vdev = vp->vdev;
+    struct vp_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    bool ok = st.nvectors == vp->msix.nvectors && vp_vector_ok(vp, st.config_vector);
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+        ok = ok && vp_vector_ok(vp, st.queue_vector[q]);
+    pthread_mutex_lock(&vdev->lock);
+    if (!ok || virtio_common_check(vdev, &st.common, &vp->vm->mem) < 0) {
+        pthread_mutex_unlock(&vdev->lock);
+        return -EINVAL;
+    }
+    virtio_common_load(vdev, &st.common, &vp->vm->mem);
+    vp->dfselect = st.dfselect;
+    vp->gfselect = st.gfselect;
+    vp->queue_select = st.queue_select;
+    vp->config_vector = st.config_vector;
+    memcpy(vp->queue_vector, st.queue_vector, sizeof(vp->queue_vector));
+    vp->isr = st.isr;
+    memcpy(vp->msix.table, st.msix, sizeof(vp->msix.table));
+    vp->msix.pba = st.pba;
+    /* KVM's routes still point where the old state had them: re-route on
+     * the next interrupt, and send what an unmasked vector has pending. */
+    for (unsigned v = 0; v < vp->msix.nvectors; v++)
+        vp->msix.route[v].routed = false;
+    virtio_msix_control_written(&vp->msix);
+    if (vdev->status & VIRTIO_STATUS_DRIVER_OK)
+        vp_kick_ready_queues(vp);    /* buffers the guest queued before the save */
+    pthread_mutex_unlock(&vdev->lock);
+    return 0;
+}
+
+static const struct state_ops vp_state_ops = {
+    .version = VP_STATE_VERSION, .save = vp_state_save, .load = vp_state_load,
+};
+
+static int vp_register_state(struct vm *vm, struct virtio_pci *vp)
+{
+    char name[STATE_NAME_MAX];
+    snprintf(name, sizeof(name), "%s-pci", vp->vdev->ops->name);
+    int r = vm_state_register(vm, name, &vp_state_ops, vp);
+    return r ? r : vm_state_register(vm, vp->vdev->ops->name, vp->vdev->ops->state, vp->vdev);
+}
+
 /* ---- creation ---- */
 
 static uint32_t vp_class_code(uint16_t device_id)
@@ -571,7 +659,7 @@ int virtio_pci_create(struct vm *vm, struct virtio_device *vdev)
     if ((r = pci_bus_add(vm->pci, pci)) < 0)
         goto fail;
     vm_add_reset_hook(vm, vp_vm_reset, vp);
-    return 0;
+    return vp_register_state(vm, vp);
 
 fail:
     /* Nothing was plugged in; the MSI GSIs stay allocated (setup failure

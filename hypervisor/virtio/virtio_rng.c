@@ -1,9 +1,11 @@
 /* virtio-rng / entropy device (virtio 1.x 5.4): one request queue whose
  * device-writable buffers are filled from the host's getrandom(). */
 #include "virtio.h"
+#include "core/state.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #define RNG_QUEUE_SIZE   64
@@ -59,12 +61,36 @@ static void rng_queue_notify(struct virtio_device *vdev, unsigned q)
     pthread_mutex_unlock(&vdev->lock);
 }
 
+static long rng_state_save(void *opaque, void *buf, size_t max)
+{
+    struct virtio_rng *rng = ((struct virtio_device *)opaque)->priv;
+    return state_save_struct(buf, max, &rng->state, sizeof(rng->state));
+}
+
+static int rng_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct virtio_rng *rng = ((struct virtio_device *)opaque)->priv;
+    struct virtio_rng_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    if (st.version != VIRTIO_RNG_STATE_VERSION)
+        return -EINVAL;
+    rng->state = st;
+    return 0;
+}
+
+static const struct state_ops rng_state_ops = {
+    .version = VIRTIO_RNG_STATE_VERSION, .save = rng_state_save, .load = rng_state_load,
+};
+
 static const struct virtio_device_ops virtio_rng_ops = {
     .name = "virtio-rng",
     .device_id = VIRTIO_ID_RNG,
     .num_queues = 1,
     .queue_max_size = RNG_QUEUE_SIZE,
     .queue_notify = rng_queue_notify,
+    .state = &rng_state_ops,
 };
 
 int virtio_rng_create(struct vm *vm)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Live snapshots of domus-vmm on this machine's /dev/kvm, with a payload
+guest driven over its serial port (tests/payload/snapshot.c): save, change,
+revert in place (lazy and copied RAM), refusal of damaged or mismatched
+state files with the VM untouched, and --restore in a new process."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+class Vmm:
+    def __init__(self, vmm, image, work, tag, extra=()):
+        self.ser_path = os.path.join(work, tag + ".ser")
+        self.ctl_path = os.path.join(work, tag + ".ctl")
+        self.log = open(os.path.join(work, tag + ".log"), "w+")
+        args = [vmm, "--memory", "64M", "--cpus", "1", "--kernel", image,
+                "--serial", "unix:" + self.ser_path, "--control", "unix:" + self.ctl_path, *extra]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.ser = self._connect(self.ser_path)
+        self.ctl = self._connect(self.ctl_path)
+        self.ctl_buf = b""
+        self.ser_buf = b""
+
+    def _connect(self, path):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                fail("domus-vmm exited early: " + self.output())
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                s.settimeout(60)
+                return s
+            except OSError:
+                time.sleep(0.05)
+        fail("no socket at " + path)
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def cmd(self, **req):
+        self.ctl.sendall((json.dumps(req) + "\n").encode())
+        while b"\n" not in self.ctl_buf:
+            chunk = self.ctl.recv(4096)
+            if not chunk:
+                fail("control socket closed; VMM said: " + self.output())
+            self.ctl_buf += chunk
+        line, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def ask(self, ch, want):
+        """Sends one character; returns the next reply line, which must contain want."""
+        self.ser.sendall(ch.encode())
+        while True:
+            while b"\n" not in self.ser_buf:
+                try:
+                    chunk = self.ser.recv(4096)
+                except socket.timeout:
+                    fail(f"no reply to {ch!r} (wanted {want!r}); VMM said: " + self.output())
+                if not chunk:
+                    fail("serial closed; VMM said: " + self.output())
+                self.ser_buf += chunk
+            line, self.ser_buf = self.ser_buf.split(b"\n", 1)
+            line = line.decode(errors="replace").strip()
+            if line.startswith("marker") or line.startswith("FAIL"):
+                break
+        if want not in line:
+            fail(f"after {ch!r} the guest said {line!r}, expected {want!r}")
+        return line
+
+    def finish(self):
+        self.ser.sendall(b"q")
+        try:
+            status = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            fail("domus-vmm did not power off")
+        if status != 0:
+            fail(f"domus-vmm exited {status}: " + self.output())
+
+
+def expect_ok(reply, what):
+    if "return" not in reply:
+        fail(f"{what} failed: {reply}")
+    return reply["return"]
+
+
+def expect_error(reply, words, what):
+    desc = reply.get("error", {}).get("desc", "")
+    if "error" not in reply or any(w not in desc for w in words):
+        fail(f"{what}: expected an error mentioning {words}, got {reply}")
+    print(f"refused as expected ({what}): {desc}")
+
+
+def main():
+    vmm, image = sys.argv[1:3]
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: /dev/kvm is not accessible here")
+        sys.exit(77)
+    work = tempfile.mkdtemp(prefix="domus-snap-")
+    try:
+        run(vmm, image, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("PASS: snapshot")
+
+
+def run(vmm, image, work):
+    snap = os.path.join(work, "one.state")
+    a = Vmm(vmm, image, work, "a")
+    a.ask("?", "marker -")
+    a.ask("a", "marker A n=2")
+    r = expect_ok(a.cmd(execute="snapshot-save", path=snap), "snapshot-save")
+    size = os.path.getsize(snap + ".ram")
+    used = os.stat(snap + ".ram").st_blocks * 512
+    print(f"saved: pause {r['pause-ms']:.1f} ms, RAM data {r['ram-bytes']} bytes, file {size} bytes, {used} on disk")
+    if not 0 < r["ram-bytes"] < 64 << 20 or used > 32 << 20:
+        fail("the RAM file is not sparse")
+    if a.cmd(execute="status")["return"]["state"] != "running":
+        fail("the VM did not resume after snapshot-save")
+    a.ask("b", "marker B n=3")
+
+    r = expect_ok(a.cmd(execute="snapshot-load", path=snap), "snapshot-load")
+    print(f"reverted (lazy={r['lazy']}): pause {r['pause-ms']:.1f} ms")
+    a.ask("?", "marker A n=3")
+    a.ask("c", "marker C n=4")
+    expect_ok(a.cmd(execute="snapshot-load", path=snap, ram="copy"), "snapshot-load (copy)")
+    a.ask("?", "marker A n=3")
+
+    # Damaged or foreign files: refused, and the VM goes on where it was.
+    blob = open(snap, "rb").read()
+    bad = os.path.join(work, "bad.state")
+    shutil.copy(snap + ".ram", bad + ".ram")
+    open(bad, "wb").write(blob[:len(blob) // 2] + bytes([blob[len(blob) // 2] ^ 0x40]) + blob[len(blob) // 2 + 1:])
+    expect_error(a.cmd(execute="snapshot-load", path=bad), ["CRC"], "flipped bit")
+    open(bad, "wb").write(blob[:-100])
+    expect_error(a.cmd(execute="snapshot-load", path=bad), ["truncated"], "truncated file")
+    open(bad, "wb").write(blob + b"garbage!")
+    expect_error(a.cmd(execute="snapshot-load", path=bad), ["garbage"], "trailing garbage")
+    open(bad, "wb").write(os.urandom(len(blob)))
+    expect_error(a.cmd(execute="snapshot-load", path=bad), ["not a Domus"], "random bytes")
+    a.ask("d", "marker D n=4")
+    other = os.path.join(work, "two.state")
+    expect_ok(a.cmd(execute="snapshot-save", path=other, paused=True), "snapshot-save (paused)")
+    if a.cmd(execute="status")["return"]["state"] != "paused":
+        fail("snapshot-save with paused=true left the VM running")
+    a.cmd(execute="resume")
+    shutil.copy(snap, bad)
+    shutil.copy(other + ".ram", bad + ".ram")
+    expect_error(a.cmd(execute="snapshot-load", path=bad), ["another snapshot"], "RAM file of another snapshot")
+    expect_error(a.cmd(execute="snapshot-load", path=os.path.join(work, "none")), ["cannot open"], "missing file")
+    a.ask("?", "marker D n=5")
+    a.finish()
+
+    # Suspend/resume across processes.
+    b = Vmm(vmm, image, work, "b", ["--restore", snap])
+    b.ask("?", "marker A n=3")
+    b.finish()
+    b = Vmm(vmm, image, work, "c", ["--restore", other])
+    b.ask("?", "marker D n=5")
+    b.finish()
+
+    # A VM of another shape is refused at start, clearly.
+    out = subprocess.run([vmm, "--memory", "32M", "--kernel", image, "--serial", "none", "--restore", snap],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 1 or "RAM" not in out.stderr:
+        fail(f"--restore into 32M: status {out.returncode}, stderr {out.stderr!r}")
+    print("refused as expected (--restore with other RAM size):", out.stderr.strip())
+
+    # A device without snapshot support refuses by name.
+    n = Vmm(vmm, image, work, "n", ["--net", "user"])
+    n.ask("?", "marker -")
+    expect_error(n.cmd(execute="snapshot-save", path=os.path.join(work, "net.state")), ["virtio-net"],
+                 "device without snapshot support")
+    if os.path.exists(os.path.join(work, "net.state")):
+        fail("a refused snapshot left a state file")
+    n.ask("?", "marker - n=2")
+    n.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+/* Driven over COM1 by tests/payload/snapshot-test.py: a marker kept in RAM
+ * and a counter kept in a register across the polling loop, so a snapshot
+ * that loses RAM, vCPU state or the UART's state shows in the replies.
+ *   'a'..'z'  set the marker and reply "marker X n=N"
+ *   '?'       reply with the current marker
+ *   'q'       power off */
+#include "payload.h"
+
+#define COM1 0x3F8
+
+static volatile char marker = '-';
+
+static char serial_getc(void)
+{
+    while (!(inb(COM1 + 5) & 0x01))
+        ;
+    return (char)inb(COM1);
+}
+
+int payload_main(void)
+{
+    serial_init();
+    puts_serial("snapshot payload ready\n");
+    uint64_t n = 0;                  /* lives in a register of the loop */
+    for (;;) {
+        char c = serial_getc();
+        if (c == 'q')
+            break;
+        if (c >= 'a' && c <= 'z')
+            marker = (char)(c - 'a' + 'A');
+        else if (c != '?')
+            continue;
+        n++;
+        puts_serial("marker ");
+        putc_serial(marker);
+        puts_serial(" n=");
+        put_dec(n);
+        puts_serial("\n");
+    }
+    puts_serial("PAYLOAD DONE\n");
+    return 0;
+}
