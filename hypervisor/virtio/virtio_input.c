@@ -3,6 +3,7 @@
  * event buffers on queue 0; the status queue (1) carries LED changes back. */
 #include "virtio_input.h"
 #include "vdisplay/channel.h"
+#include "core/state.h"
 
 #include <errno.h>
 #include <linux/input.h>
@@ -192,6 +193,57 @@ static void input_reset(struct virtio_device *vdev)
     input_fill_config(in);
 }
 
+/* Saved: the config window the driver selected, the LEDs it set and the
+ * events still waiting for a buffer (version 2 of the state struct). */
+struct virtio_input_saved {
+    struct virtio_input_state state;
+    uint8_t select, subsel, pad[2];
+    uint32_t head, count;
+    struct virtio_input_event pending[INPUT_PENDING];
+};
+
+static long input_state_save(void *opaque, void *buf, size_t max)
+{
+    struct virtio_input *in = ((struct virtio_device *)opaque)->priv;
+    if (max < sizeof(struct virtio_input_saved))
+        return -ENOSPC;
+    struct virtio_input_saved *st = buf;
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&in->vdev.lock);
+    st->state = in->state;
+    st->select = in->cfg.select;
+    st->subsel = in->cfg.subsel;
+    st->head = in->head;
+    st->count = in->count;
+    memcpy(st->pending, in->pending, sizeof(st->pending));
+    pthread_mutex_unlock(&in->vdev.lock);
+    return sizeof(*st);
+}
+
+static int input_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct virtio_input *in = ((struct virtio_device *)opaque)->priv;
+    if (len != sizeof(struct virtio_input_saved))
+        return -EINVAL;
+    const struct virtio_input_saved *st = buf;
+    if (st->head >= INPUT_PENDING || st->count > INPUT_PENDING)
+        return -EINVAL;
+    pthread_mutex_lock(&in->vdev.lock);
+    in->state.leds = st->state.leds;
+    in->cfg.select = st->select;
+    in->cfg.subsel = st->subsel;
+    input_fill_config(in);
+    in->head = st->head;
+    in->count = st->count;
+    memcpy(in->pending, st->pending, sizeof(in->pending));
+    pthread_mutex_unlock(&in->vdev.lock);
+    return 0;
+}
+
+static const struct state_ops input_state_ops = {
+    .version = 2, .save = input_state_save, .load = input_state_load,
+};
+
 static const struct virtio_device_ops virtio_input_ops = {
     .name = "virtio-input",
     .device_id = VIRTIO_ID_INPUT,
@@ -202,6 +254,7 @@ static const struct virtio_device_ops virtio_input_ops = {
     .config_write = input_config_write,
     .queue_notify = input_queue_notify,
     .reset = input_reset,
+    .state = &input_state_ops,
 };
 
 void virtio_input_on_leds(struct virtio_input *in, void (*cb)(void *opaque, uint32_t leds), void *opaque)

@@ -8,6 +8,7 @@
  * takes the lock again on the receive side. */
 #include "virtio_net.h"
 #include "core/event_loop.h"
+#include "core/state.h"
 #include "net/net.h"
 #include "net/net_offload.h"
 
@@ -214,6 +215,37 @@ static void virtio_net_link_cb(void *opaque, bool up)
     virtio_net_set_link(opaque, up);
 }
 
+/* The NIC's own state; the backend's (user networking's connections) is
+ * not saved: after a revert the guest's TCP connections through it reset. */
+static long net_state_save(void *opaque, void *buf, size_t max)
+{
+    struct virtio_net *net = ((struct virtio_device *)opaque)->priv;
+    pthread_mutex_lock(&net->vdev.lock);
+    struct virtio_net_state st = net->state;
+    pthread_mutex_unlock(&net->vdev.lock);
+    return state_save_struct(buf, max, &st, sizeof(st));
+}
+
+static int net_state_load(void *opaque, const void *buf, size_t len)
+{
+    struct virtio_net *net = ((struct virtio_device *)opaque)->priv;
+    struct virtio_net_state st;
+    if (state_check_size(len, sizeof(st)) < 0)
+        return -EINVAL;
+    memcpy(&st, buf, sizeof(st));
+    if (st.version != VIRTIO_NET_STATE_VERSION || memcmp(st.mac, net->state.mac, sizeof(st.mac)))
+        return -EINVAL;              /* another NIC */
+    pthread_mutex_lock(&net->vdev.lock);
+    st.status = net->state.status;   /* the link (cable in or out) is the host's, now */
+    net->state = st;
+    pthread_mutex_unlock(&net->vdev.lock);
+    return 0;
+}
+
+static const struct state_ops net_state_ops = {
+    .version = VIRTIO_NET_STATE_VERSION, .save = net_state_save, .load = net_state_load,
+};
+
 static const struct virtio_device_ops virtio_net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
@@ -224,6 +256,7 @@ static const struct virtio_device_ops virtio_net_ops = {
     .config_read = virtio_net_config_read,
     .queue_notify = virtio_net_queue_notify,
     .start = virtio_net_start,
+    .state = &net_state_ops,
 };
 
 int virtio_net_new(struct net_backend *nb, struct event_loop *loop, const uint8_t mac[6],
