@@ -274,6 +274,8 @@ int vm_snapshot_save(struct vm *vm, const struct snapshot_request *req, struct s
         set_error(error, "cannot build the state file: %s", strerror(-r));
     if (r == 0)
         r = snap_write_file(req->path, w.buf, w.len, error);
+    if (r < 0 && req->undo)
+        req->undo(req->opaque);
     vm_unhold(vm, was_running && !req->stay_paused);
     res->pause_ms = now_ms() - tp;
     snap_writer_free(&w);

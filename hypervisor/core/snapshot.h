@@ -21,6 +21,8 @@ struct snapshot_request {
     /* Called with the VM paused and drained, before anything is saved or
      * loaded (disk snapshots); a failure cancels the operation. */
     int (*while_paused)(void *opaque, char **error);
+    /* May be NULL: a save failed after while_paused succeeded (still paused). */
+    void (*undo)(void *opaque);
     void *opaque;
 };
 

@@ -222,19 +222,34 @@ static const char *member_string(JsonObject *obj, const char *name)
 struct disk_snapshot_op {
     const char *name;
     bool apply;
+    bool done;
 };
 
 static int disk_snapshot_while_paused(void *opaque, char **error)
 {
-    const struct disk_snapshot_op *op = opaque;
-    return virtio_blk_snapshot_all(op->name, op->apply, error);
+    struct disk_snapshot_op *op = opaque;
+    int r = virtio_blk_snapshot_all(op->name, op->apply, error);
+    op->done = r == 0;
+    return r;
+}
+
+/* A save that failed after the disks were snapshotted takes them back (still paused). */
+static void disk_snapshot_undo(void *opaque)
+{
+    struct disk_snapshot_op *op = opaque;
+    if (op->done && !op->apply)
+        virtio_blk_snapshot_delete_all(op->name);
 }
 
 /* snapshot-save / snapshot-load {"path": P, "paused": bool,
- * "disk-snapshot": NAME, "ram": "auto"|"lazy"|"copy"}: runs here on the
+ * "disk-snapshot": NAME, "ram": "auto"|"lazy"|"copy"} (the members may
+ * also sit in an "arguments" object): runs here on the
  * I/O thread, so no device handler runs meanwhile. */
 static void handle_snapshot(struct client *c, JsonNode *id, JsonObject *obj, bool load)
 {
+    JsonNode *args = json_object_get_member(obj, "arguments");
+    if (args && JSON_NODE_HOLDS_OBJECT(args))    /* QMP style, as domusd sends them */
+        obj = json_node_get_object(args);
     const char *path = member_string(obj, "path");
     const char *disk = member_string(obj, "disk-snapshot");
     const char *ram = member_string(obj, "ram");
@@ -257,6 +272,7 @@ static void handle_snapshot(struct client *c, JsonNode *id, JsonObject *obj, boo
     struct disk_snapshot_op op = { .name = disk, .apply = load };
     if (disk) {
         req.while_paused = disk_snapshot_while_paused;
+        req.undo = disk_snapshot_undo;
         req.opaque = &op;
     }
     struct snapshot_result res;

@@ -534,6 +534,12 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *disk)
     return r;
 }
 
+void virtio_blk_snapshot_delete_all(const char *name)
+{
+    for (unsigned i = 0; i < nopen_disks; i++)
+        block_snapshot_delete(open_disks[i]->bdev, name, NULL);
+}
+
 /* With the VM paused and drained: the disks as they are now become
  * internal snapshot @name (create), or go back to it (apply). An apply
  * first checks every disk has it, so a missing one changes nothing. */

@@ -57,3 +57,5 @@ void virtio_blk_wait_idle(struct virtio_blk *blk);
 /* Internal qcow2 snapshot @name of every disk of this VM: created, or
  * applied (@apply). For live snapshots, with the VM paused and drained. */
 int virtio_blk_snapshot_all(const char *name, bool apply, char **error);
+/* Takes back snapshot @name of every disk (a live snapshot that failed later). */
+void virtio_blk_snapshot_delete_all(const char *name);
