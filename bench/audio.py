@@ -16,7 +16,6 @@ PulseAudio, the monitor's (the same too). Prints medians and ratios.
 QEMU's wav backend writes through stdio, so its file grows in 4 KiB
 (21 ms) steps: that part of its figure is the backend's buffering, not
 the device's; PulseAudio is the fairer comparison. Not a test."""
-import argparse
 import array
 import os
 import shutil
@@ -26,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import benchlib
 
 MEM_MIB = 256
 RATE = 48000
@@ -160,11 +161,7 @@ def start_pulse(work):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--vmm', required=True)
-    ap.add_argument('--kernel', required=True)
-    ap.add_argument('--initrd', required=True)
-    ap.add_argument('--runs', type=int, default=3)
+    ap = benchlib.parser()
     ap.add_argument('--clicks', type=int, default=15)
     ap.add_argument('--backends', default='pulse,wav')
     a = ap.parse_args()
@@ -178,15 +175,11 @@ def main():
             print('PulseAudio does not start here: wav only')
             backends.remove('pulse')
     append = f'console=ttyS0 quiet panic=-1 clicks={a.clicks}'
-    vmm = lambda be: lambda wav: [a.vmm, '--memory', f'{MEM_MIB}M', '--cpus', '1', '--kernel', a.kernel,
-                                  '--initrd', a.initrd, '--append', append, '--serial', 'stdio',
-                                  '--audio', 'pulse' if be == 'pulse' else f'wav:{wav}']
-    qemu = lambda be: lambda wav: ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35',
-                                   '-m', str(MEM_MIB), '-smp', '1', '-kernel', a.kernel, '-initrd', a.initrd,
-                                   '-append', append, '-nodefaults', '-no-user-config', '-display', 'none',
-                                   '-serial', 'stdio', '-no-reboot',
-                                   '-audiodev', 'pa,id=snd0' if be == 'pulse' else f'wav,id=snd0,path={wav}',
-                                   '-device', 'intel-hda', '-device', 'hda-duplex,audiodev=snd0']
+    vmm = lambda be: lambda wav: benchlib.domus_cmd(a, MEM_MIB, 1, append,
+                                                    '--audio', 'pulse' if be == 'pulse' else f'wav:{wav}')
+    qemu = lambda be: lambda wav: benchlib.qemu_cmd(
+        a, MEM_MIB, 1, append, '-audiodev', 'pa,id=snd0' if be == 'pulse' else f'wav,id=snd0,path={wav}',
+        '-device', 'intel-hda', '-device', 'hda-duplex,audiodev=snd0')
     results = {}
     try:
         for run in range(a.runs):

@@ -8,13 +8,14 @@ Measures the wall time from exec to the first line guest userspace prints,
 and the VMM's resident memory beyond guest RAM (the RSS of every mapping
 except the guest-RAM mapping), sampled once userspace is up.
 Prints medians and ratios. Not a test: figures, not pass/fail."""
-import argparse
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import benchlib
 
 MARKER = b'DOMUS-BENCH-USERSPACE-UP'
 MEM_MIB = 256
@@ -62,12 +63,7 @@ def run_once(cmd):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--vmm', required=True)
-    ap.add_argument('--kernel', required=True)
-    ap.add_argument('--initrd', required=True)
-    ap.add_argument('--runs', type=int, default=3)
-    a = ap.parse_args()
+    a = benchlib.parser().parse_args()
     append = 'console=ttyS0 quiet panic=-1'
     common_qemu = ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-m', str(MEM_MIB), '-smp', '2',
                    '-kernel', a.kernel, '-initrd', a.initrd, '-append', append,

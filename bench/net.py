@@ -8,13 +8,14 @@ Measures guest-to-host TCP throughput (the guest pipes zeros into nc; the
 host's sink times first byte to EOF) and request latency (the guest makes
 sequential small TCP requests to a host echo server; the host times the
 interval between them). Prints medians and ratios. Not a test."""
-import argparse
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+
+import benchlib
 
 MEM_MIB = 256
 
@@ -82,11 +83,7 @@ def run_once(cmd_for, count, reqs):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--vmm', required=True)
-    ap.add_argument('--kernel', required=True)
-    ap.add_argument('--initrd', required=True)
-    ap.add_argument('--runs', type=int, default=3)
+    ap = benchlib.parser()
     ap.add_argument('--mib', type=int, default=32)
     ap.add_argument('--requests', type=int, default=30)
     ap.add_argument('--models', default='virtio,e1000')
@@ -94,14 +91,10 @@ def main():
     ap.add_argument('--cpus', type=int, default=1)
     a = ap.parse_args()
     base = 'console=ttyS0 quiet panic=-1 '
-    vmm = lambda model: lambda args: [a.vmm, '--memory', f'{MEM_MIB}M', '--cpus', str(a.cpus), '--kernel', a.kernel,
-                                      '--initrd', a.initrd, '--append', base + args, '--serial', 'stdio',
-                                      '--net', f'user,model={model}']
-    qemu = lambda dev: lambda args: ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35',
-                                     '-m', str(MEM_MIB), '-smp', str(a.cpus), '-kernel', a.kernel, '-initrd', a.initrd,
-                                     '-append', base + args, '-nodefaults', '-no-user-config', '-display', 'none',
-                                     '-serial', 'stdio', '-no-reboot', '-netdev', 'user,id=n0',
-                                     '-device', f'{dev},netdev=n0']
+    vmm = lambda model: lambda args: benchlib.domus_cmd(a, MEM_MIB, a.cpus, base + args,
+                                                        '--net', f'user,model={model}')
+    qemu = lambda dev: lambda args: benchlib.qemu_cmd(a, MEM_MIB, a.cpus, base + args,
+                                                      '-netdev', 'user,id=n0', '-device', f'{dev},netdev=n0')
     # (ours, QEMU's) per NIC model: the same guest drives the same model on both.
     pairs = {'virtio': (('domus-virtio', vmm('virtio')), ('qemu-virtio', qemu('virtio-net-pci'))),
              'e1000': (('domus-e1000', vmm('e1000')), ('qemu-e1000', qemu('e1000')))}
