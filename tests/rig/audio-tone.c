@@ -4,8 +4,9 @@
  *   audio-tone play DEV FREQ SECONDS   plays a sine tone, 48 kHz S16 stereo
  *   audio-tone record DEV SECONDS      writes captured 48 kHz S16 stereo to stdout
  *   audio-tone clicks DEV N INTERVAL_MS  plays N 10 ms clicks in silence, with a
- *       small buffer, printing "CLK" to stdout just before handing each click to
- *       the kernel (bench/run-audio-bench times marker to sample on the host) */
+ *       small buffer, printing "CLK <frames queued ahead>" to stdout just before
+ *       handing each click to the kernel (bench/run-audio-bench times marker to
+ *       sample on the host) */
 #include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
@@ -117,21 +118,26 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 5 && !strcmp(argv[1], "clicks")) {
-        /* 512 x 4 frames (43 ms): small, yet a slow nested guest keeps it fed. */
-        period_frames = 512;
+        /* 1024 x 4 frames (85 ms), which a slow nested guest keeps fed. */
+        period_frames = 1024;
         periods = 4;
         int fd = open_pcm(argv[2], 0), xruns = 0;
-        long n = atol(argv[3]), every = atol(argv[4]) * RATE / 1000 / 512;
+        long n = atol(argv[3]), every = atol(argv[4]) * RATE / 1000 / 1024;
         if (every < 2)
             every = 2;
-        static short silence[2 * 512], click[2 * 512];
+        static short silence[2 * 1024], click[2 * 1024];
         for (int i = 0; i < 480; i++)      /* 10 ms of a 1.2 kHz square wave */
             click[2 * i] = click[2 * i + 1] = (i / 20) % 2 ? 16000 : -16000;
         for (long k = 0, clicks = 0; clicks < n; k++) {
             bool is_click = k > 0 && k % every == 0;
-            if (is_click && write(1, "CLK\n", 4) < 0)
+            /* The marker says how many frames the kernel still holds ahead
+             * of the click: what the guest itself adds to its latency. */
+            snd_pcm_sframes_t delay = 0;
+            char line[48];
+            if (is_click && (ioctl(fd, SNDRV_PCM_IOCTL_DELAY, &delay) < 0 ||
+                             write(1, line, (size_t)snprintf(line, sizeof(line), "CLK %ld\n", (long)delay)) < 0))
                 return 1;
-            struct snd_xferi x = { .buf = is_click ? click : silence, .frames = 512 };
+            struct snd_xferi x = { .buf = is_click ? click : silence, .frames = 1024 };
             if (ioctl(fd, SNDRV_PCM_IOCTL_WRITEI_FRAMES, &x) < 0) {
                 /* An underrun: this click may be lost; the host sees the marker count differ. */
                 if (write(1, "XRUN\n", 5) < 0 || ++xruns > 20 || ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0)
@@ -140,7 +146,7 @@ int main(int argc, char **argv)
             clicks += is_click;
         }
         for (int i = 0; i < 2 * 4; i++) {  /* trailing silence: the last click leaves the buffer */
-            struct snd_xferi x = { .buf = silence, .frames = 512 };
+            struct snd_xferi x = { .buf = silence, .frames = 1024 };
             ioctl(fd, SNDRV_PCM_IOCTL_WRITEI_FRAMES, &x);
         }
         ioctl(fd, SNDRV_PCM_IOCTL_DRAIN);
