@@ -2,6 +2,7 @@
  * are built in fake guest memory, the queue handler runs, and the status
  * byte, the used ring and the backing temp file are checked. */
 #include "virtio/virtio_blk.h"
+#include "fake_virtq.h"
 #include "core/config.h"
 
 #include <errno.h>
@@ -74,15 +75,9 @@ static void fx_open(struct fx *f, bool readonly, const char *serial)
     f->vdev->transport = f;
     f->vdev->notify_queue = count_queue_irq;
     f->vdev->notify_config = count_config_irq;
-    f->vdev->driver_features = 1ULL << VIRTIO_F_VERSION_1;
-    f->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
-    struct virtqueue *vq = &f->vdev->vqs[0];
-    vq->size = QSZ;
-    vq->desc_gpa = DESC_GPA;
-    vq->avail_gpa = AVAIL_GPA;
-    vq->used_gpa = USED_GPA;
-    g_assert_cmpint(virtqueue_enable(vq, &f->mem), ==, 0);
+    fake_driver_ok(f->vdev, 0);
+    struct fake_vq vq;
+    fake_vq_enable(&vq, f->vdev, &f->mem, 0, DESC_GPA, QSZ);
 }
 
 static void fx_setup(struct fx *f, gconstpointer data)

@@ -3,6 +3,7 @@
  * sees after the guest's commands, and that hostile commands get ERR_*
  * responses while the device keeps working. */
 #include "virtio/virtio_gpu.h"
+#include "fake_virtq.h"
 #include "core/event_loop.h"
 #include "vdisplay/display_client.h"
 #include "vdisplay/display_server.h"
@@ -80,15 +81,9 @@ static void fx_setup(struct fx *f, gconstpointer data)
     f->vdev->transport = f;
     f->vdev->notify_queue = no_irq;
     f->vdev->notify_config = count_config;
-    f->vdev->driver_features = 1ULL << VIRTIO_F_VERSION_1;
-    f->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
-    struct virtqueue *vq = &f->vdev->vqs[0];
-    vq->size = QSZ;
-    vq->desc_gpa = DESC_GPA;
-    vq->avail_gpa = AVAIL_GPA;
-    vq->used_gpa = USED_GPA;
-    g_assert_cmpint(virtqueue_enable(vq, &f->mem), ==, 0);
+    fake_driver_ok(f->vdev, 0);
+    struct fake_vq vq;
+    fake_vq_enable(&vq, f->vdev, &f->mem, 0, DESC_GPA, QSZ);
 }
 
 static void fx_teardown(struct fx *f, gconstpointer data)
