@@ -26,6 +26,7 @@ static const char *usage_text =
     "  vnc NAME [--listen ADDR:PORT] [--password-file F]\n"
     "  set NAME KEY=VALUE...              change a stopped VM: memory=SIZE cpus=N disk-size=SIZE (grow)\n"
     "                                     net=none|user[,model=virtio|e1000] sound=none|hda|virtio\n"
+    "  net NAME link up|down              plug the network cable in or pull it (running VM)\n"
     "  snapshot NAME create|list|revert|delete [SNAP]\n"
     "  clone SRC DST [--linked|--full]\n"
     "  top [--once]                       live CPU, memory and I/O of every VM\n"
@@ -489,6 +490,24 @@ static int verb_snapshot(int argc, char **argv)
     return ok ? CLI_OK : cli_fail(err);
 }
 
+/* domus net NAME link up|down: the network card's cable, while the VM runs. */
+static int verb_net(int argc, char **argv)
+{
+    GOptionEntry e[] = { { NULL } };
+    int r = parse_opts("net", e, &argc, &argv, 3, 3, "NAME link up|down");
+    if (r)
+        return r;
+    if (strcmp(argv[2], "link"))
+        return cli_usage_error("net", "expected link, got '%s'", argv[2]);
+    if (strcmp(argv[3], "up") && strcmp(argv[3], "down"))
+        return cli_usage_error("net", "link: expected up or down, got '%s'", argv[3]);
+    GError *err = NULL;
+    g_autoptr(DomusVM) vm = cli_vm(argv[1], &err);
+    if (!vm)
+        return cli_fail(err);
+    return domus_vm_call_set_link_sync(vm, !strcmp(argv[3], "up"), NULL, &err) ? CLI_OK : cli_fail(err);
+}
+
 /* domus set NAME memory=1G cpus=2 …: one SetConfig, all or nothing. */
 static int verb_set(int argc, char **argv)
 {
@@ -598,7 +617,7 @@ static const struct verb {
     { "templates", verb_templates }, { "create", verb_create }, { "list", verb_list }, { "info", verb_info },
     { "start", verb_start }, { "stop", verb_stop }, { "pause", verb_pause }, { "resume", verb_resume },
     { "reset", verb_reset }, { "console", verb_console }, { "view", verb_view }, { "vnc", verb_vnc },
-    { "snapshot", verb_snapshot }, { "set", verb_set }, { "clone", verb_clone }, { "top", verb_top }, { "delete", verb_delete },
+    { "snapshot", verb_snapshot }, { "set", verb_set }, { "net", verb_net }, { "clone", verb_clone }, { "top", verb_top }, { "delete", verb_delete },
 };
 
 int cli_main(int argc, char **argv)

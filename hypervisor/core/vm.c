@@ -242,8 +242,10 @@ static int vm_setup_sound(struct vm *vm)
 static int vm_setup_net(struct vm *vm)
 {
     const struct net_config *nc = &vm->cfg->net;
-    if (nc->kind == NET_NONE)
+    if (nc->kind == NET_NONE) {
+        control_add_command("set-link", net_control_set_link, NULL);   /* it answers: no NIC */
         return 0;
+    }
     char *err = NULL;
     net_backend = net_backend_open(vm->loop, nc, &err);
     if (!net_backend) {
@@ -251,12 +253,12 @@ static int vm_setup_net(struct vm *vm)
         free(err);
         return -EINVAL;
     }
+    control_add_command("set-link", net_control_set_link, net_backend);
     uint8_t mac[6];
     if (nc->mac_set)
         memcpy(mac, nc->mac, 6);
     else
         net_mac_from_name(vm->cfg->name, mac);
-    vm->net = net_backend;
     if (nc->model == NET_MODEL_E1000)
         return e1000_create(vm, net_backend, mac);
     return virtio_net_create(vm, net_backend, vm->loop, mac);

@@ -13,7 +13,6 @@ struct vcpu;
 struct i8042;
 struct vm_config;
 struct kvm_cpuid2;
-struct net_backend;
 struct vm_states;
 
 /* What the guest or the user asked the VM to do next. */
@@ -68,7 +67,6 @@ struct vm {
     struct i8042 *i8042;             /* PS/2 keyboard and mouse, for display input */
     void (*power_button)(void *opaque);  /* set by the PM device */
     void *power_button_opaque;
-    struct net_backend *net;         /* the NIC's backend (--net), NULL without one */
 
     pthread_mutex_t run_lock;        /* held by whoever stops/starts the vCPUs: main loop or snapshot */
     struct vm_states *states;        /* device state registry, see state.h */

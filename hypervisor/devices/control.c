@@ -8,7 +8,6 @@
 #include "core/snapshot.h"
 #include "core/vm.h"
 #include "error_msg.h"
-#include "net/net.h"
 #include "virtio/virtio_blk.h"
 
 #include <errno.h>
@@ -163,23 +162,6 @@ static void reply_status(struct client *c, JsonNode *id)
     json_builder_add_boolean_value(b, vm->powerdown_requested);
     json_builder_end_object(b);
     reply_end(c, b);
-}
-
-/* {"execute":"set-link","arguments":{"up":false}}: pulls the NIC's cable or plugs it back in. */
-static void handle_set_link(struct client *c, JsonNode *id, JsonObject *obj)
-{
-    JsonNode *args = json_object_get_member(obj, "arguments");
-    JsonNode *up = args && JSON_NODE_HOLDS_OBJECT(args) ? json_object_get_member(json_node_get_object(args), "up")
-                                                        : NULL;
-    if (!up || !JSON_NODE_HOLDS_VALUE(up) || json_node_get_value_type(up) != G_TYPE_BOOLEAN) {
-        reply_error(c, id, "GenericError", "set-link needs \"arguments\":{\"up\":true|false}");
-        return;
-    }
-    if (net_backend_set_link(ctl.vm->net, json_node_get_boolean(up)) < 0) {
-        reply_error(c, id, "DeviceNotFound", "this VM has no network card (--net)");
-        return;
-    }
-    reply_empty(c, id);
 }
 
 /* A registered command: true if @cmd was one. */
@@ -342,8 +324,6 @@ static void handle_line(struct client *c, const char *line, size_t len)
     } else if (!strcmp(cmd, "quit")) {
         vm_request(vm, VM_REQ_POWEROFF);
         reply_empty(c, id);
-    } else if (!strcmp(cmd, "set-link")) {
-        handle_set_link(c, id, obj);
     } else if (!run_device_command(c, id, cmd, obj)) {
         char *desc = g_strdup_printf("unknown command '%s'", cmd);
         reply_error(c, id, "CommandNotFound", desc);

@@ -41,6 +41,19 @@ int net_backend_set_link(struct net_backend *nb, bool up)
     return 0;
 }
 
+JsonNode *net_control_set_link(void *opaque, JsonObject *args, const char **error_class, char **desc)
+{
+    JsonNode *up = args ? json_object_get_member(args, "up") : NULL;
+    if (!up || !JSON_NODE_HOLDS_VALUE(up) || json_node_get_value_type(up) != G_TYPE_BOOLEAN) {
+        *error_class = "GenericError";
+        *desc = strdup("set-link needs \"arguments\":{\"up\":true|false}");
+    } else if (net_backend_set_link(opaque, json_node_get_boolean(up)) < 0) {
+        *error_class = "DeviceNotFound";
+        *desc = strdup("this VM has no network card (--net)");
+    }
+    return NULL;
+}
+
 void net_backend_send(struct net_backend *nb, const uint8_t *frame, size_t len)
 {
     /* Shorter than an Ethernet header: nothing a network could carry. */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <json-glib/json-glib.h>
 
 struct event_loop;
 struct net_config;
@@ -50,9 +51,12 @@ struct net_backend {
 struct net_backend *net_backend_open(struct event_loop *loop, const struct net_config *cfg, char **error);
 void net_backend_close(struct net_backend *nb);
 void net_backend_set_client(struct net_backend *nb, const struct net_client *client);
-/* Plugs the cable in or pulls it (control socket "set-link"). -ENODEV
- * when there is no NIC, or one without link control. */
+/* Plugs the cable in or pulls it. -ENODEV when there is no NIC, or one
+ * without link control. */
 int net_backend_set_link(struct net_backend *nb, bool up);
+/* The control socket's {"execute":"set-link","arguments":{"up":BOOL}} on
+ * backend @opaque (NULL: the VM has no NIC); a control_command_fn. */
+JsonNode *net_control_set_link(void *opaque, JsonObject *args, const char **error_class, char **desc);
 /* Guest -> network. */
 void net_backend_send(struct net_backend *nb, const uint8_t *frame, size_t len);
 /* The NIC has new receive buffers: drains the backlog into it, then lets the backend read again. */

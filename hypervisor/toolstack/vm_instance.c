@@ -423,15 +423,17 @@ static void on_simple_op(GObject *src, GAsyncResult *res, gpointer data)
     if (!r) {
         fail_invocation(op->inv, err);
     } else {
-        if (op->vm->pid)
+        if (op->vm->pid && op->new_state)
             set_state(op->vm, op->new_state, NULL);
         g_dbus_method_invocation_return_value(op->inv, NULL);
     }
     g_free(op);
 }
 
-static void simple_op(struct vm_instance *vm, GDBusMethodInvocation *inv, const char *cmd,
-                      const char *need_state, const char *new_state)
+/* Sends @cmd (with @args, if any) to a VMM in @need_state (NULL: running or
+ * paused) and then shows @new_state (NULL: unchanged). */
+static void control_op(struct vm_instance *vm, GDBusMethodInvocation *inv, const char *cmd, JsonObject *args,
+                       const char *need_state, const char *new_state)
 {
     const char *state = vm_instance_state(vm);
     bool ok = need_state ? !strcmp(state, need_state) : (!strcmp(state, "running") || !strcmp(state, "paused"));
@@ -443,7 +445,28 @@ static void simple_op(struct vm_instance *vm, GDBusMethodInvocation *inv, const 
     }
     struct simple_op *op = g_new0(struct simple_op, 1);
     *op = (struct simple_op){ vm, inv, new_state };
-    vmm_control_call(vm->control_path, cmd, NULL, CONTROL_TIMEOUT_MS, NULL, on_simple_op, op);
+    vmm_control_call(vm->control_path, cmd, args, CONTROL_TIMEOUT_MS, NULL, on_simple_op, op);
+}
+
+static void simple_op(struct vm_instance *vm, GDBusMethodInvocation *inv, const char *cmd,
+                      const char *need_state, const char *new_state)
+{
+    control_op(vm, inv, cmd, NULL, need_state, new_state);
+}
+
+static gboolean handle_set_link(DomusVM *i, GDBusMethodInvocation *inv, gboolean up, gpointer data)
+{
+    struct vm_instance *vm = data;
+    if (!vm->rec->net || !strcmp(vm->rec->net, "none")) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
+                                              "VM '%s' has no network card (domus set %s net=user)",
+                                              vm->rec->name, vm->rec->name);
+        return TRUE;
+    }
+    g_autoptr(JsonObject) args = json_object_new();
+    json_object_set_boolean_member(args, "up", up);
+    control_op(vm, inv, "set-link", args, NULL, NULL);
+    return TRUE;
 }
 
 static gboolean handle_pause(DomusVM *i, GDBusMethodInvocation *inv, gpointer vm)
@@ -764,6 +787,7 @@ struct vm_instance *vm_instance_new(struct vm_record *rec)
     g_signal_connect(vm->iface, "handle-snapshot-delete", G_CALLBACK(handle_snapshot_delete), vm);
     g_signal_connect(vm->iface, "handle-snapshot-list", G_CALLBACK(handle_snapshot_list), vm);
     g_signal_connect(vm->iface, "handle-set-config", G_CALLBACK(handle_set_config), vm);
+    g_signal_connect(vm->iface, "handle-set-link", G_CALLBACK(handle_set_link), vm);
     domus_object_skeleton_set_vm(vm->object, vm->iface);
     adopt(vm);
     return vm;

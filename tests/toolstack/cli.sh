@@ -44,6 +44,9 @@ expect 2 "exclude each other" clone a b --linked --full
 expect 2 "expected create, list, revert or delete" snapshot x frob
 expect 2 "revert needs a snapshot name" snapshot x revert
 expect 2 "--timeout: -1" stop x --timeout -1
+expect 2 "expected link, got 'cable'" net x cable down
+expect 2 "link: expected up or down, got 'sideways'" net x link sideways
+expect 2 "expected NAME link up\|down" net x link
 
 # domusd's refusals: exit 1, one clear line.
 expect 0 "" templates
@@ -195,6 +198,7 @@ if command -v qemu-img >/dev/null; then
         not_ok "the disk grew to 1G past its L1 table's first entry, data kept, qemu-img check clean"
 fi
 expect 0 "" set demo net=none sound=none
+expect 1 "VM 'demo' has no network card" net demo link down
 "$DOMUS" info demo --json | python3 -c '
 import json, sys
 i = json.load(sys.stdin)
@@ -218,7 +222,11 @@ if [ -w /dev/kvm ]; then
     tr '\0' ' ' < /proc/$pid/cmdline | grep -q -- '--memory=320M --cpus=2 .*--net=user' &&
         ok "domus-vmm runs with the VM's settings" || not_ok "domus-vmm runs with the VM's settings ($(tr '\0' ' ' < /proc/$pid/cmdline))"
     expect 1 "VM 'demo' is running: its hardware can change only while it is stopped" set demo memory=256M
+    # The cable, through domusd to the VMM's NIC (the rig case net-link shows the guest seeing it).
+    expect 0 "" net demo link down
+    expect 0 "" net demo link up
     expect 0 "" stop demo --force
+    expect 1 "VM 'demo' is stopped, not running" net demo link up
 else
     echo "# /dev/kvm not usable: the running-VM refusal of domus set is not checked"
 fi

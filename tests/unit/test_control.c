@@ -207,21 +207,22 @@ static void test_stale_and_live(struct fixture *f, gconstpointer data)
     g_free(live_path);
 }
 
-/* set-link reaches the NIC through its backend; without a NIC or with bad
- * arguments it is an error reply and nothing changes. */
+/* set-link (net's registered command) reaches the NIC through its backend;
+ * without a NIC or with bad arguments it is an error reply and nothing changes. */
 static int link_calls, link_up = -1;
 static void record_link(void *opaque, bool up) { link_calls++; link_up = up; }
 
 static void test_set_link(struct fixture *f, gconstpointer data)
 {
+    static const struct net_backend_ops ops = { .name = "test" };
+    static struct net_backend nb = { .ops = &ops };     /* registered for the process's life */
+    g_assert_cmpint(control_add_command("set-link", net_control_set_link, &nb), ==, 0);
     start(f);
     int fd = connect_path(f->path);
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpstr(error_class(fd, "{\"execute\":\"set-link\",\"arguments\":{\"up\":false}}\n"), ==,
                     "DeviceNotFound");
-    static const struct net_backend_ops ops = { .name = "test" };
-    struct net_backend nb = { .ops = &ops, .client = { .set_link = record_link } };
-    f->vm.net = &nb;
+    nb.client.set_link = record_link;      /* a NIC attaches */
     g_assert_cmpstr(error_class(fd, "{\"execute\":\"set-link\"}\n"), ==, "GenericError");
     g_assert_cmpstr(error_class(fd, "{\"execute\":\"set-link\",\"arguments\":{\"up\":\"no\"}}\n"), ==,
                     "GenericError");
