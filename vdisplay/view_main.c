@@ -2,6 +2,7 @@
  *
  *   domus-view (--fd N | --channel PATH) [--name NAME]
  *
+ * The window is titled with NAME, else with the name the VM announces.
  * The window scales the guest's screen keeping its aspect; resizing the
  * window asks the guest for that many (physical, HiDPI) pixels. Clicking
  * into the window grabs the keyboard (so Alt+Tab etc. reach the guest);
@@ -20,7 +21,8 @@
 #include <string.h>
 
 struct viewer {
-    const char *name;
+    char name[64];                   /* --name, else the VM's own from HELLO */
+    bool named;
     struct dc_client *dc;
     SDL_Window *win;
     SDL_Renderer *ren;
@@ -88,6 +90,15 @@ static Uint32 sdl_format(uint32_t f)
 
 /* ---- channel callbacks (main thread) ---- */
 
+static void on_hello(void *opaque, const char *vm_name)
+{
+    struct viewer *v = opaque;
+    if (v->named || !*vm_name)
+        return;
+    snprintf(v->name, sizeof(v->name), "%s", vm_name);
+    set_title(v);
+}
+
 static void on_mode(void *opaque, const struct dc_mode *m, const uint8_t *pixels)
 {
     struct viewer *v = opaque;
@@ -137,7 +148,7 @@ static void on_cursor(void *opaque, const struct dc_cursor *c, const uint32_t *a
         SDL_FreeCursor(old);
 }
 
-static const struct dc_client_ops viewer_ops = { .mode = on_mode, .damage = on_damage, .cursor = on_cursor };
+static const struct dc_client_ops viewer_ops = { .hello = on_hello, .mode = on_mode, .damage = on_damage, .cursor = on_cursor };
 
 /* The channel is watched by a thread that only wakes the SDL loop, and
  * waits until the loop has read what was there. */
@@ -264,7 +275,10 @@ int main(int argc, char **argv)
                 return usage("--fd needs a file descriptor number");
             break;
         case 'c': channel = optarg; break;
-        case 'n': v.name = optarg; break;
+        case 'n':
+            snprintf(v.name, sizeof(v.name), "%s", optarg);
+            v.named = true;
+            break;
         case 'h':
             puts("Usage: domus-view --fd N | --channel PATH [--name NAME]\n"
                  "Shows a Domus VM's display in a window. Ctrl+Alt+G releases the keyboard.");
@@ -309,7 +323,10 @@ int main(int argc, char **argv)
                 int r = dc_client_dispatch(v.dc);
                 SDL_SemPost(v.channel_sem);
                 if (r < 0) {
-                    running = false;     /* the VM is gone */
+                    /* The VM is gone, or its channel broke: say which, then go. */
+                    if (r != -EPIPE)
+                        fprintf(stderr, "domus-view: display channel: %s\n", strerror(-r));
+                    running = false;
                     break;
                 }
                 redraw = true;
