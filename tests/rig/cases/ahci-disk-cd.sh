@@ -23,9 +23,9 @@ done
 echo "guest-devices: $(ls /dev/sda /dev/sdb /dev/sr0 2>&1 | tr '\n' ' ')"
 echo "guest-sda-model=$(cat /sys/block/sda/device/model)"
 echo "guest-sda-marker=$(dd if=/dev/sda bs=512 count=1 2>/dev/null | head -c 17)"
-yes domus-ahci-pattern | head -c 8388608 | dd of=/dev/sda bs=65536 seek=16 conv=fsync 2>/dev/null
+yes domus-ahci-pattern | head -c 2097152 | dd of=/dev/sda bs=65536 seek=16 conv=fsync 2>/dev/null
 echo 3 > /proc/sys/vm/drop_caches
-echo "guest-sda-md5=$(dd if=/dev/sda bs=65536 skip=16 count=128 2>/dev/null | md5sum | cut -d' ' -f1)"
+echo "guest-sda-md5=$(dd if=/dev/sda bs=65536 skip=16 count=32 2>/dev/null | md5sum | cut -d' ' -f1)"
 wait_mail() {
     while ! dd if=/dev/sdb bs=512 count=1 iflag=direct 2>/dev/null | grep -q "$1"; do sleep 0.3; done
 }
@@ -54,11 +54,11 @@ qemu-img convert -O qcow2 base.raw disk.qcow2
 truncate -s 1M mailbox.raw
 mkdir -p one two
 echo "disc one" > one/hello.txt
-head -c 3M /dev/urandom > one/big.bin
+head -c 1M /dev/urandom > one/big.bin
 echo "disc two" > two/disc.txt
 xorriso -as mkisofs -quiet -V DISC1 -o one.iso one
 xorriso -as mkisofs -quiet -V DISC2 -o two.iso two
-want_sda=$(yes domus-ahci-pattern | head -c 8388608 | md5sum | cut -d' ' -f1)
+want_sda=$(yes domus-ahci-pattern | head -c 2097152 | md5sum | cut -d' ' -f1)
 want_cd1=$(md5sum < one/big.bin | cut -d' ' -f1)
 
 ctl() { vmm_control "$PWD/ctl.sock" "$@"; }
@@ -95,7 +95,7 @@ grep -q guest-ahci-done serial.log || fail "the guest script did not finish"
 
 qemu-img check -q disk.qcow2 || fail "qemu-img check finds errors in disk.qcow2"
 qemu-img convert -O raw disk.qcow2 after.raw
-[ "$(dd if=after.raw bs=65536 skip=16 count=128 status=none | md5sum | cut -d' ' -f1)" = "$want_sda" ] ||
+[ "$(dd if=after.raw bs=65536 skip=16 count=32 status=none | md5sum | cut -d' ' -f1)" = "$want_sda" ] ||
     fail "disk.qcow2 does not hold the pattern the guest wrote"
 cmp -n 1048576 after.raw base.raw || fail "the guest's write spilled over the image's first MiB"
 log "qemu-img check is clean and the image holds what the guest wrote"
