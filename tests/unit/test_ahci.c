@@ -8,7 +8,11 @@
 #include "core/config.h"
 #include "core/memory.h"
 
+#include "block/block.h"
+
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -667,6 +671,98 @@ static void test_softreset_and_state(struct fx *f, gconstpointer data)
     free(s);
 }
 
+
+/* A driver thread per port keeps 32 queued reads in flight while another
+ * thread completes them as the I/O thread would: every read returns the
+ * image's bytes (raw and qcow2, inline page-cache reads and worker reads
+ * mixed), nothing is lost or completed twice. */
+struct stress {
+    struct fx *f;
+    unsigned port, rounds;
+    const uint8_t *want;
+    bool failed;
+};
+
+static volatile bool stress_stop;
+
+static void *stress_io(void *opaque)
+{
+    struct fx *f = opaque;
+    struct pollfd pfd = { .fd = block_aio_fd(f->h->aio), .events = POLLIN };
+    while (!stress_stop) {
+        if (poll(&pfd, 1, 10) > 0)
+            ahci_complete(f->h);
+    }
+    return NULL;
+}
+
+static void *stress_driver(void *opaque)
+{
+    struct stress *st = opaque;
+    struct fx *f = st->f;
+    unsigned p = st->port;
+    uint64_t base = DATA + p * 0x100000ull;
+    for (unsigned round = 0; round < st->rounds && !st->failed; round++) {
+        uint32_t lba[AHCI_SLOTS];
+        for (unsigned s = 0; s < AHCI_SLOTS; s++) {
+            lba[s] = (round * 97 + s * 61) % (DISK_SECTORS - 8);
+            uint8_t fis[20];
+            fis_cmd(fis, 0x60, lba[s], 0);
+            fis[3] = 8;
+            fis[12] = (uint8_t)(s << 3);
+            memset(f->ram + base + s * 4096, 0xEE, 4096);
+            struct prd pr[2] = { { base + s * 4096, 1024 }, { base + s * 4096 + 1024, 3072 } };
+            build(f, p, s, fis, NULL, pr, 2, false, -1);
+        }
+        pwr(f, p, PORT_SACT, ~0u);
+        pwr(f, p, PORT_CI, ~0u);
+        for (unsigned spin = 0; prd_(f, p, PORT_SACT) && spin < 200000; spin++)
+            usleep(50);
+        if (prd_(f, p, PORT_SACT) || (prd_(f, p, PORT_IS) & PORT_IS_TFES)) {
+            st->failed = true;
+            break;
+        }
+        pwr(f, p, PORT_IS, ~0u);
+        for (unsigned s = 0; s < AHCI_SLOTS; s++)
+            if (memcmp(f->ram + base + s * 4096, st->want + lba[s] * 512ull, 4096))
+                st->failed = true;
+    }
+    return NULL;
+}
+
+static void test_concurrent(struct fx *f, gconstpointer data)
+{
+    char *qpath = g_build_filename(f->dir, "q.qcow2", NULL);
+    struct block_create_opts co = { .format = BLOCK_FMT_QCOW2, .size = DISK_SECTORS * 512 };
+    g_assert_cmpint(block_create(qpath, &co, NULL), ==, 0);
+    uint8_t *want;
+    gsize len;
+    g_assert_true(g_file_get_contents(f->rodisk, (char **)&want, &len, NULL));
+    struct block *b;
+    struct block_open_opts oo = { 0 };
+    g_assert_cmpint(block_open(qpath, &oo, &b, NULL), ==, 0);
+    g_assert_cmpint(block_pwrite(b, want, len, 0), ==, 0);
+    block_close(b);
+    struct disk_config q = { .path = qpath, .readonly = true };
+    g_assert_cmpint(ahci_attach_disk(f->h, &q, NULL), ==, 3);
+    start_port(f, 3);
+    pthread_t io, drv[2];
+    struct stress st[2] = { { f, P_RO, 40, want, false }, { f, 3, 40, want, false } };
+    stress_stop = false;
+    pthread_create(&io, NULL, stress_io, f);
+    for (unsigned i = 0; i < 2; i++)
+        pthread_create(&drv[i], NULL, stress_driver, &st[i]);
+    for (unsigned i = 0; i < 2; i++)
+        pthread_join(drv[i], NULL);
+    stress_stop = true;
+    pthread_join(io, NULL);
+    g_assert_false(st[0].failed);
+    g_assert_false(st[1].failed);
+    g_free(want);
+    g_unlink(qpath);
+    g_free(qpath);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -681,5 +777,6 @@ int main(int argc, char **argv)
     T("atapi", test_atapi);
     T("media-change", test_media_change);
     T("softreset-state", test_softreset_and_state);
+    T("concurrent", test_concurrent);
     return g_test_run();
 }

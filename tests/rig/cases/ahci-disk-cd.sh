@@ -16,13 +16,13 @@ require_cmd qemu-img xorriso python3
 
 GUEST_MODULES="$GUEST_MODULES ahci sd_mod sr_mod isofs"
 guest_script ahci.sh <<'G'
-for i in $(seq 1 150); do
-    [ -b /dev/sda ] && [ -b /dev/sdb ] && [ -b /dev/sr0 ] && break
+for i in $(seq 1 600); do
+    [ -b /dev/sda ] && [ -b /dev/sdb ] && [ -b /dev/sr0 ] && [ "$(cat /sys/block/sda/size)" != 0 ] && break
     sleep 0.2
 done
 echo "guest-devices: $(ls /dev/sda /dev/sdb /dev/sr0 2>&1 | tr '\n' ' ')"
 echo "guest-sda-model=$(cat /sys/block/sda/device/model)"
-echo "guest-sda-marker=$(dd if=/dev/sda bs=512 count=1 2>/dev/null | head -c 17)"
+echo "guest-sda-marker=$(dd if=/dev/sda bs=512 count=1 2>&1 | head -c 17)"
 yes domus-ahci-pattern | head -c 2097152 | dd of=/dev/sda bs=65536 seek=16 conv=fsync 2>/dev/null
 echo 3 > /proc/sys/vm/drop_caches
 echo "guest-sda-md5=$(dd if=/dev/sda bs=65536 skip=16 count=32 2>/dev/null | md5sum | cut -d' ' -f1)"
@@ -67,26 +67,32 @@ mail() { printf '%s' "$1" | dd of=mailbox.raw conv=notrunc status=none; }
 vmm_start serial.log 600 --memory 256M --cpus 2 --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz \
     --append "console=ttyS0 quiet" --control "unix:$PWD/ctl.sock" \
     --disk disk.qcow2,bus=ahci --disk mailbox.raw,bus=ahci,format=raw --cdrom one.iso
-wait_for_line serial.log "guest-cd-mounted|guest-ahci-done" 300
-grep -q "guest-sda-model=DOMUS HARDDISK" serial.log || { show_tail serial.log; fail "no AHCI disk in the guest"; }
-grep -q "guest-sda-marker=DOMUS-HOST-MARKER" serial.log || fail "the guest did not read the image's marker"
-grep -q "guest-sda-md5=$want_sda" serial.log || fail "the guest read back something else than it wrote"
-grep -q "guest-cd1=disc one" serial.log || fail "the guest could not mount and read the ISO"
-grep -q "guest-cd1-md5=$want_cd1" serial.log || fail "a file on the ISO came out different in the guest"
+bad() {
+    show_tail serial.log 80
+    show_tail serial.log.err
+    fail "$*"
+}
+wait_for_line serial.log "guest-cd-mounted|guest-ahci-done" 400
+grep -q "guest-sda-model=DOMUS HARDDISK" serial.log || bad "no AHCI disk in the guest"
+grep -q "guest-sda-marker=DOMUS-HOST-MARKER" serial.log || bad "the guest did not read the image's marker"
+grep -q "guest-sda-md5=$want_sda" serial.log || bad "the guest read back something else than it wrote"
+grep -q "guest-cd1=disc one" serial.log || bad "the guest could not mount and read the ISO"
+grep -q "guest-cd1-md5=$want_cd1" serial.log || bad "a file on the ISO came out different in the guest"
+! grep -aE "ata[12](\.00)?: (exception|failed command|hard resetting)" serial.log || bad "libata had to recover the AHCI disks"
 log "the guest reads and writes /dev/sda and reads /dev/sr0 intact"
 
 reply=$(ctl '{"execute":"eject","arguments":{"device":"cd0"}}')
-echo "$reply" | grep -q '"DeviceLocked"' || fail "eject of a mounted (locked) disc was not refused: $reply"
+echo "$reply" | grep -q '"DeviceLocked"' || bad "eject of a mounted (locked) disc was not refused: $reply"
 mail step1
 wait_for_line serial.log "guest-cd-unmounted" 120
 reply=$(ctl '{"execute":"eject","arguments":{"device":"cd0"}}')
-echo "$reply" | grep -q '"return"' || fail "eject failed: $reply"
-ctl '{"execute":"query-media"}' | grep -q '"device" *: *"cd0"[^}]*"file" *: *null' || fail "query-media still shows a disc"
+echo "$reply" | grep -q '"return"' || bad "eject failed: $reply"
+ctl '{"execute":"query-media"}' | grep -q '"device" *: *"cd0"[^}]*"file" *: *null' || bad "query-media still shows a disc"
 mail step2
 wait_for_line serial.log "guest-cd-no-medium|guest-cd-still-readable" 120
-grep -q guest-cd-no-medium serial.log || fail "the guest still read the ejected disc"
+grep -q guest-cd-no-medium serial.log || bad "the guest still read the ejected disc"
 reply=$(ctl "{\"execute\":\"change-media\",\"arguments\":{\"device\":\"cd0\",\"file\":\"$PWD/two.iso\"}}")
-echo "$reply" | grep -q '"return"' || fail "change-media failed: $reply"
+echo "$reply" | grep -q '"return"' || bad "change-media failed: $reply"
 mail step3
 wait_for_line serial.log "guest-cd2=disc two" 120
 log "eject refused while mounted, then ejected (guest: no medium), then disc two read by the guest"
