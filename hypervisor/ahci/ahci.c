@@ -329,60 +329,87 @@ int ahci_attach_cdrom(struct ahci *h, const char *path, char **error)
 
 /* ---- save/restore ---- */
 
-/* What a snapshot carries; in-flight commands are not part of it (the
- * toolstack saves with the VM paused and the block layer drained, and a
- * command the guest had issued is simply issued again on restore: CI
- * and SACT are kept, so the port runs them when the guest resumes). */
+/* What a snapshot carries; the media and images are the VM's configuration,
+ * not state. Commands in flight are not part of it: the snapshot code
+ * quiesces first (every command finished), and a command the guest had
+ * issued but the port had not started keeps its CI bit, so the port runs
+ * it when the guest resumes. */
 #define AHCI_STATE_VERSION 1
 struct ahci_port_state {
     struct ahci_port_regs r;
-    uint8_t sense_key, media_event, wce, multiple, xfer_mode, locked, tray_open, unit_attention;
+    uint64_t sectors;                /* the drive it was taken with (checked) */
+    uint8_t kind, sense_key, media_event, wce, multiple, xfer_mode, locked, tray_open;
+    uint8_t unit_attention, halted, ncq_err_valid, ncq_err_tag, ncq_err_status, ncq_err_error;
     uint16_t asc;
-    uint8_t halted, pad[5];
+    uint64_t ncq_err_lba;
 };
 struct ahci_state {
-    uint32_t version, size;
-    uint32_t ghc, nports;
+    uint32_t version, nports;
+    uint32_t ghc, pad;
     struct ahci_port_state ports[AHCI_PORTS];
 };
 
-int ahci_state_save(struct ahci *h, struct ahci_state **out, uint32_t *size)
+size_t ahci_state_size(void)
 {
-    struct ahci_state *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -ENOMEM;
-    block_aio_drain(h->aio);
-    ahci_complete(h);
+    return sizeof(struct ahci_state);
+}
+
+void ahci_state_save(struct ahci *h, struct ahci_state *s)
+{
     pthread_mutex_lock(&h->lock);
-    *s = (struct ahci_state){ .version = AHCI_STATE_VERSION, .size = sizeof(*s), .ghc = h->ghc, .nports = AHCI_PORTS };
+    memset(s, 0, sizeof(*s));
+    s->version = AHCI_STATE_VERSION;
+    s->nports = AHCI_PORTS;
+    s->ghc = h->ghc;
     for (unsigned i = 0; i < AHCI_PORTS; i++) {
         const struct ahci_port *p = &h->ports[i];
         const struct ahci_drive *d = &p->drive;
-        s->ports[i] = (struct ahci_port_state){
-            .r = p->r, .sense_key = d->sense_key, .media_event = d->media_event, .wce = d->wce,
-            .multiple = d->multiple, .xfer_mode = d->xfer_mode, .locked = d->locked,
-            .tray_open = d->tray_open, .unit_attention = d->unit_attention, .asc = d->asc,
-            .halted = p->halted };
-        /* Commands not yet finished are issued again on restore. */
-        s->ports[i].r.ci |= p->issued & ~s->ports[i].r.ci;
+        struct ahci_port_state *ps = &s->ports[i];
+        ps->r = p->r;
+        ps->r.ci |= p->issued;       /* started but unfinished: issued again */
+        ps->sectors = d->kind == AHCI_DRIVE_DISK ? d->sectors : 0;
+        ps->kind = (uint8_t)d->kind;
+        ps->sense_key = d->sense_key;
+        ps->media_event = d->media_event;
+        ps->wce = d->wce;
+        ps->multiple = d->multiple;
+        ps->xfer_mode = d->xfer_mode;
+        ps->locked = d->locked;
+        ps->tray_open = d->tray_open;
+        ps->unit_attention = d->unit_attention;
+        ps->halted = p->halted;
+        ps->ncq_err_valid = d->ncq_err_valid;
+        ps->ncq_err_tag = d->ncq_err_tag;
+        ps->ncq_err_status = d->ncq_err_status;
+        ps->ncq_err_error = d->ncq_err_error;
+        ps->asc = d->asc;
+        ps->ncq_err_lba = d->ncq_err_lba;
     }
     pthread_mutex_unlock(&h->lock);
-    *out = s;
-    *size = sizeof(*s);
-    return 0;
 }
 
-int ahci_state_restore(struct ahci *h, const struct ahci_state *s, uint32_t size)
+int ahci_state_restore(struct ahci *h, const void *buf, size_t len)
 {
-    if (size < sizeof(*s) || s->version != AHCI_STATE_VERSION || s->size != sizeof(*s) || s->nports != AHCI_PORTS)
+    struct ahci_state s;
+    if (len != sizeof(s))
+        return -EINVAL;
+    memcpy(&s, buf, sizeof(s));
+    if (s.version != AHCI_STATE_VERSION || s.nports != AHCI_PORTS)
         return -EINVAL;
     pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < AHCI_PORTS; i++) {
+        const struct ahci_drive *d = &h->ports[i].drive;
+        if (s.ports[i].kind != d->kind || (d->kind == AHCI_DRIVE_DISK && s.ports[i].sectors != d->sectors)) {
+            pthread_mutex_unlock(&h->lock);
+            return -EINVAL;          /* another set of drives: nothing changed */
+        }
+    }
     block_aio_drain(h->aio);
-    h->ghc = s->ghc & AHCI_GHC_IE;
+    h->ghc = s.ghc & AHCI_GHC_IE;
     for (unsigned i = 0; i < AHCI_PORTS; i++) {
         struct ahci_port *p = &h->ports[i];
         struct ahci_drive *d = &p->drive;
-        const struct ahci_port_state *ps = &s->ports[i];
+        const struct ahci_port_state *ps = &s.ports[i];
         p->gen++;
         p->r = ps->r;
         p->issued = 0;
@@ -397,6 +424,11 @@ int ahci_state_restore(struct ahci *h, const struct ahci_state *s, uint32_t size
         d->locked = ps->locked;
         d->tray_open = ps->tray_open;
         d->unit_attention = ps->unit_attention;
+        d->ncq_err_valid = ps->ncq_err_valid;
+        d->ncq_err_tag = ps->ncq_err_tag;
+        d->ncq_err_status = ps->ncq_err_status;
+        d->ncq_err_error = ps->ncq_err_error;
+        d->ncq_err_lba = ps->ncq_err_lba;
     }
     for (unsigned i = 0; i < AHCI_PORTS; i++)
         ahci_port_write(&h->ports[i], PORT_CI, 0);   /* runs what was issued */

@@ -10,6 +10,7 @@
  * memory the guest has moved on from). */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -54,7 +55,11 @@ int ahci_create(struct vm *vm);
  * for the re-executed VMM, so they stay in the drives across a reboot. */
 void ahci_close_all(void);
 
-/* Save/restore: the registers and drive state, versioned (see ahci.c). */
+/* Save/restore: the registers and drive state, versioned (struct
+ * ahci_state in ahci.c, ahci_state_size() bytes). Save after the block
+ * layer is drained (the snapshot code quiesces first); restore refuses
+ * (-EINVAL, nothing changed) a state of another version or drive set. */
 struct ahci_state;
-int ahci_state_save(struct ahci *h, struct ahci_state **out, uint32_t *size);
-int ahci_state_restore(struct ahci *h, const struct ahci_state *s, uint32_t size);
+size_t ahci_state_size(void);
+void ahci_state_save(struct ahci *h, struct ahci_state *s);
+int ahci_state_restore(struct ahci *h, const void *buf, size_t len);

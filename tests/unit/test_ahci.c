@@ -655,9 +655,10 @@ static void test_softreset_and_state(struct fx *f, gconstpointer data)
     g_assert_cmpuint(f->ram[fb(P_CD) + RFIS_D2H + 5], ==, 0x14);
     g_assert_cmpuint(f->ram[fb(P_CD) + RFIS_D2H + 6], ==, 0xEB);
     /* Save, scribble, restore: the registers come back. */
-    struct ahci_state *s;
-    uint32_t size;
-    g_assert_cmpint(ahci_state_save(f->h, &s, &size), ==, 0);
+    size_t size = ahci_state_size();
+    struct ahci_state *s = malloc(size);
+    ahci_wait_idle(f->h);
+    ahci_state_save(f->h, s);
     uint32_t clb_before = prd_(f, P_DISK, PORT_CLB), cmd_before = prd_(f, P_DISK, PORT_CMD);
     wr(f, AHCI_GHC, AHCI_GHC_HR);
     pwr(f, P_DISK, PORT_CLB, 0);
@@ -668,6 +669,12 @@ static void test_softreset_and_state(struct fx *f, gconstpointer data)
     struct prd ok = { DATA, 512 };
     g_assert_cmpint(ata(f, P_DISK, 0xEC, 0, 0, &ok, 1, false), ==, ATA_ST_OK);
     g_assert_cmpint(ahci_state_restore(f->h, s, size - 1), ==, -EINVAL);
+    /* A state taken with other drives is refused and changes nothing. */
+    char *err = NULL;
+    g_assert_cmpint(ahci_attach_cdrom(f->h, NULL, &err), ==, 3);
+    pwr(f, P_DISK, PORT_CLB, 0x1000);
+    g_assert_cmpint(ahci_state_restore(f->h, s, size), ==, -EINVAL);
+    g_assert_cmpuint(prd_(f, P_DISK, PORT_CLB), ==, 0x1000);
     free(s);
 }
 
