@@ -22,8 +22,9 @@ virtio_blk)
 crash)  want_exit=3 want_text="about to triple fault" ;;
 reboot) truncate -s 1M "$work/disk.img"; args+=(--disk "$work/disk.img"); want_text="reboot ok" ;;
 vga)    args+=(--vga std --display "channel:$work/display.sock"); want_text="vga ok" ;;
+virtio_gpu) args+=(--display "channel:$work/display.sock"); want_text="gpu ok" ;;
 esac
-if [ "$name" = vga ]; then
+if [ "$name" = vga ] || [ "$name" = virtio_gpu ]; then
     # The checker answers each picture with a key, so the payload only
     # finishes if the pixels were right and PS/2 input arrived.
     timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr" & vmm_pid=$!
@@ -31,8 +32,8 @@ if [ "$name" = vga ]; then
     check_status=$?
     wait $vmm_pid
     status=$?
-    echo "--- vga-check:"; cat "$work/check.log"
-    [ $check_status -eq 0 ] || { echo "FAIL: vga-check failed"; cat "$out"; exit 1; }
+    echo "--- ${vga_check##*/}:"; cat "$work/check.log"
+    [ $check_status -eq 0 ] || { echo "FAIL: ${vga_check##*/} failed"; cat "$out"; exit 1; }
 else
     timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr"
     status=$?
