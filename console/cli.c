@@ -20,6 +20,7 @@ static const char *usage_text =
     "  info NAME [--json]                 show a VM\n"
     "  start NAME [--display none|vnc|sdl]\n"
     "  stop NAME [--force] [--timeout SECONDS]   ACPI power button, killed after the timeout\n"
+    "  stop NAME --save                   save the running VM to disk; start resumes it\n"
     "  pause|resume|reset NAME\n"
     "  console NAME                       the serial console (Ctrl-] detaches; a pipe on stdin is sent, then detaches)\n"
     "  view NAME                          a window on the VM's display\n"
@@ -27,7 +28,8 @@ static const char *usage_text =
     "  set NAME KEY=VALUE...              change a stopped VM: memory=SIZE cpus=N disk-size=SIZE (grow)\n"
     "                                     net=none|user[,model=virtio|e1000] sound=none|hda|virtio\n"
     "  net NAME link up|down              plug the network cable in or pull it (running VM)\n"
-    "  snapshot NAME create|list|revert|delete [SNAP]\n"
+    "  snapshot NAME create|list|revert|delete [SNAP]   of a running VM: RAM and devices too;\n"
+    "                                     list shows the tree\n"
     "  clone SRC DST [--linked|--full]\n"
     "  top [--once]                       live CPU, memory and I/O of every VM\n"
     "  delete NAME\n";
@@ -376,10 +378,11 @@ static int verb_start(int argc, char **argv)
 
 static int verb_stop(int argc, char **argv)
 {
-    gboolean force = FALSE;
+    gboolean force = FALSE, save = FALSE;
     int timeout = 0;
     GOptionEntry e[] = {
         { "force", 'f', 0, G_OPTION_ARG_NONE, &force, "kill at once", NULL },
+        { "save", 's', 0, G_OPTION_ARG_NONE, &save, "save the running state; start resumes it", NULL },
         { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds before the VM is killed (default 30)", "S" },
         { NULL } };
     int r = parse_opts("stop", e, &argc, &argv, 1, 1, "NAME");
@@ -387,10 +390,15 @@ static int verb_stop(int argc, char **argv)
         return r;
     if (timeout < 0 || timeout > 3600)
         return cli_usage_error("stop", "--timeout: %d is not from 0 to 3600 seconds", timeout);
+    if (save && force)
+        return cli_usage_error("stop", "--save and --force exclude each other");
     GError *err = NULL;
     g_autoptr(DomusVM) vm = cli_vm(argv[1], &err);
-    if (!vm || !domus_vm_call_stop_sync(vm, force, (guint)timeout, NULL, &err))
+    if (!vm || !(save ? domus_vm_call_suspend_sync(vm, NULL, &err)
+                      : domus_vm_call_stop_sync(vm, force, (guint)timeout, NULL, &err)))
         return cli_fail(err);
+    if (save)
+        printf("saved VM '%s'; 'domus start %s' resumes it\n", argv[1], argv[1]);
     return CLI_OK;
 }
 
@@ -449,6 +457,27 @@ static int verb_display(const char *verb, int argc, char **argv)
 static int verb_view(int argc, char **argv) { return verb_display("view", argc, argv); }
 static int verb_vnc(int argc, char **argv) { return verb_display("vnc", argc, argv); }
 
+/* One line per snapshot, children indented under their parent:
+ * NAME  DATE  disks|disks+RAM  [current]. */
+static void print_snapshot_tree(GVariant *tree, const char *parent, int depth)
+{
+    GVariantIter it;
+    const char *name, *par;
+    gint64 created;
+    gboolean state, current;
+    g_variant_iter_init(&it, tree);
+    while (g_variant_iter_next(&it, "(&s&sxbb)", &name, &par, &created, &state, &current)) {
+        if (strcmp(par, parent))
+            continue;
+        g_autoptr(GDateTime) t = g_date_time_new_from_unix_local(created);
+        g_autofree char *when = t ? g_date_time_format(t, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+        printf("%*s%-*s  %s  %-9s%s\n", 2 * depth, "", 24 - 2 * depth > 1 ? 24 - 2 * depth : 1, name, when,
+               state ? "disks+RAM" : "disks", current ? "  [current]" : "");
+        if (depth < 64)
+            print_snapshot_tree(tree, name, depth + 1);
+    }
+}
+
 static int verb_snapshot(int argc, char **argv)
 {
     GOptionEntry e[] = { { NULL } };
@@ -474,10 +503,10 @@ static int verb_snapshot(int argc, char **argv)
         return cli_fail(err);
     bool ok;
     if (is_list) {
-        g_auto(GStrv) names = NULL;
-        ok = domus_vm_call_snapshot_list_sync(vm, &names, NULL, &err);
-        for (char **n = names; ok && *n; n++)
-            puts(*n);
+        g_autoptr(GVariant) tree = NULL;
+        ok = domus_vm_call_snapshot_tree_sync(vm, &tree, NULL, &err);
+        if (ok)
+            print_snapshot_tree(tree, "", 0);
     } else if (!strcmp(op, "create")) {
         ok = domus_vm_call_snapshot_create_sync(vm, snap, NULL, &err);
         if (ok)

@@ -57,7 +57,51 @@ static bool each_disk(const struct vm_record *rec, disk_op op, const char *name,
     return true;
 }
 
-bool vm_snapshot_create(const struct vm_record *rec, const char *name, GError **error)
+static char *current_path(const struct vm_record *rec)
+{
+    return g_build_filename(rec->dir, "snapshots", "current", NULL);
+}
+
+/* The snapshot the VM last was at (created or reverted to): the parent of the next. */
+static char *current_get(const struct vm_record *rec)
+{
+    g_autofree char *p = current_path(rec);
+    char *name = NULL;
+    if (!g_file_get_contents(p, &name, NULL, NULL))
+        return NULL;
+    g_strstrip(name);
+    return *name ? name : (g_free(name), NULL);
+}
+
+static void current_set(const struct vm_record *rec, const char *name)
+{
+    g_autofree char *p = current_path(rec);
+    if (name)
+        g_file_set_contents(p, name, -1, NULL);
+    else
+        g_unlink(p);
+}
+
+static bool write_meta(const struct vm_record *rec, const char *name, bool vm_state, GError **error)
+{
+    g_autofree char *meta = meta_path(rec, name);
+    g_autofree char *parent = current_get(rec);
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_key_file_set_string(kf, "snapshot", "name", name);
+    g_key_file_set_int64(kf, "snapshot", "created", g_get_real_time() / G_USEC_PER_SEC);
+    g_key_file_set_string_list(kf, "snapshot", "disks", (const char *const *)rec->disks, g_strv_length(rec->disks));
+    g_key_file_set_boolean(kf, "snapshot", "vm-state", vm_state);
+    if (parent && strcmp(parent, name))
+        g_key_file_set_string(kf, "snapshot", "parent", parent);
+    g_autofree char *snapdir = g_path_get_dirname(meta);
+    g_mkdir_with_parents(snapdir, 0700);
+    if (!g_key_file_save_to_file(kf, meta, error))
+        return false;
+    current_set(rec, name);
+    return true;
+}
+
+bool vm_snapshot_check_new(const struct vm_record *rec, const char *name, GError **error)
 {
     if (!vm_snapshot_name_valid(name, error))
         return false;
@@ -66,6 +110,38 @@ bool vm_snapshot_create(const struct vm_record *rec, const char *name, GError **
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_EXISTS, "VM '%s' already has a snapshot '%s'", rec->name, name);
         return false;
     }
+    return true;
+}
+
+char *vm_snapshot_state_path(const struct vm_record *rec, const char *name)
+{
+    g_autofree char *file = g_strconcat(name, ".state", NULL);
+    return g_build_filename(rec->dir, "snapshots", file, NULL);
+}
+
+static void remove_state(const char *state)
+{
+    g_autofree char *ram = g_strconcat(state, ".ram", NULL);
+    g_unlink(state);
+    g_unlink(ram);
+}
+
+bool vm_snapshot_commit_live(const struct vm_record *rec, const char *name, GError **error)
+{
+    return write_meta(rec, name, true, error);
+}
+
+void vm_snapshot_abandon_live(const struct vm_record *rec, const char *name)
+{
+    g_autofree char *state = vm_snapshot_state_path(rec, name);
+    remove_state(state);
+}
+
+bool vm_snapshot_create(const struct vm_record *rec, const char *name, GError **error)
+{
+    if (!vm_snapshot_check_new(rec, name, error))
+        return false;
+    g_autofree char *meta = meta_path(rec, name);
     guint done;
     if (!each_disk(rec, block_snapshot_create, name, "create", &done, error)) {
         /* Take back the disks already snapshotted: all or nothing. */
@@ -80,14 +156,7 @@ bool vm_snapshot_create(const struct vm_record *rec, const char *name, GError **
         }
         return false;
     }
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_key_file_set_string(kf, "snapshot", "name", name);
-    g_key_file_set_int64(kf, "snapshot", "created", g_get_real_time() / G_USEC_PER_SEC);
-    g_key_file_set_string_list(kf, "snapshot", "disks", (const char *const *)rec->disks, g_strv_length(rec->disks));
-    g_key_file_set_boolean(kf, "snapshot", "vm-state", FALSE);
-    g_autofree char *snapdir = g_path_get_dirname(meta);
-    g_mkdir_with_parents(snapdir, 0700);
-    return g_key_file_save_to_file(kf, meta, error);
+    return write_meta(rec, name, false, error);
 }
 
 static gint by_created(gconstpointer a, gconstpointer b)
@@ -131,10 +200,113 @@ static bool exists(const struct vm_record *rec, const char *name, GError **error
     return true;
 }
 
+static GKeyFile *meta_load(const struct vm_record *rec, const char *name)
+{
+    g_autofree char *meta = meta_path(rec, name);
+    GKeyFile *kf = g_key_file_new();
+    if (!g_key_file_load_from_file(kf, meta, G_KEY_FILE_NONE, NULL)) {
+        g_key_file_free(kf);
+        return NULL;
+    }
+    return kf;
+}
+
+bool vm_snapshot_has_state(const struct vm_record *rec, const char *name)
+{
+    g_autoptr(GKeyFile) kf = meta_load(rec, name);
+    return kf && g_key_file_get_boolean(kf, "snapshot", "vm-state", NULL);
+}
+
+bool vm_snapshot_exists(const struct vm_record *rec, const char *name, GError **error)
+{
+    return exists(rec, name, error);
+}
+
+void vm_snapshot_reverted(const struct vm_record *rec, const char *name)
+{
+    current_set(rec, name);
+}
+
+/* ---- resume on start (suspend, or a revert to a live snapshot while stopped) ---- */
+
+static char *resume_marker(const struct vm_record *rec)
+{
+    return g_build_filename(rec->dir, "resume", NULL);
+}
+
+char *vm_suspend_state_path(const struct vm_record *rec)
+{
+    return g_build_filename(rec->dir, "suspend.state", NULL);
+}
+
+char *vm_resume_state(const struct vm_record *rec)
+{
+    g_autofree char *m = resume_marker(rec);
+    char *path = NULL;
+    if (!g_file_get_contents(m, &path, NULL, NULL))
+        return NULL;
+    g_strstrip(path);
+    if (!*path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_free(path);
+        return NULL;
+    }
+    return path;
+}
+
+void vm_resume_set(const struct vm_record *rec, const char *state_path)
+{
+    g_autofree char *m = resume_marker(rec);
+    g_autofree char *old = vm_resume_state(rec);
+    g_autofree char *suspend = vm_suspend_state_path(rec);
+    if (old && !g_strcmp0(old, suspend) && g_strcmp0(state_path, suspend))
+        remove_state(suspend);       /* a suspended state no longer fits the disks */
+    if (state_path)
+        g_file_set_contents(m, state_path, -1, NULL);
+    else
+        g_unlink(m);
+}
+
+void vm_resume_done(const struct vm_record *rec)
+{
+    g_autofree char *m = resume_marker(rec);
+    g_autofree char *old = vm_resume_state(rec);
+    g_autofree char *suspend = vm_suspend_state_path(rec);
+    /* A suspend image is used once; a snapshot's state stays for later reverts. */
+    if (old && !g_strcmp0(old, suspend))
+        remove_state(suspend);
+    g_unlink(m);
+}
+
 bool vm_snapshot_revert(const struct vm_record *rec, const char *name, GError **error)
 {
     guint done;
-    return exists(rec, name, error) && each_disk(rec, block_snapshot_apply, name, "revert to", &done, error);
+    if (!exists(rec, name, error) || !each_disk(rec, block_snapshot_apply, name, "revert to", &done, error))
+        return false;
+    g_autofree char *state = vm_snapshot_state_path(rec, name);
+    /* The next start continues from the snapshot's running state, if it has one. */
+    vm_resume_set(rec, vm_snapshot_has_state(rec, name) ? state : NULL);
+    current_set(rec, name);
+    return true;
+}
+
+GVariant *vm_snapshot_tree(const struct vm_record *rec)
+{
+    g_auto(GStrv) names = vm_snapshot_list(rec);
+    g_autofree char *current = current_get(rec);
+    GVariantBuilder b;
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssxbb)"));
+    for (char **n = names; *n; n++) {
+        g_autoptr(GKeyFile) kf = meta_load(rec, *n);
+        g_autofree char *parent = kf ? g_key_file_get_string(kf, "snapshot", "parent", NULL) : NULL;
+        g_autofree char *pmeta = parent ? meta_path(rec, parent) : NULL;
+        if (pmeta && !g_file_test(pmeta, G_FILE_TEST_EXISTS))
+            g_clear_pointer(&parent, g_free);
+        g_variant_builder_add(&b, "(ssxbb)", *n, parent ? parent : "",
+                              kf ? g_key_file_get_int64(kf, "snapshot", "created", NULL) : 0,
+                              kf && g_key_file_get_boolean(kf, "snapshot", "vm-state", NULL),
+                              !g_strcmp0(current, *n));
+    }
+    return g_variant_builder_end(&b);
 }
 
 bool vm_snapshot_delete(const struct vm_record *rec, const char *name, GError **error)
@@ -145,6 +317,30 @@ bool vm_snapshot_delete(const struct vm_record *rec, const char *name, GError **
     if (!each_disk(rec, block_snapshot_delete, name, "delete", &done, error))
         return false;
     g_autofree char *meta = meta_path(rec, name);
+    /* Children hang on the deleted one's parent from now on. */
+    g_autoptr(GKeyFile) kf = meta_load(rec, name);
+    g_autofree char *parent = kf ? g_key_file_get_string(kf, "snapshot", "parent", NULL) : NULL;
+    g_auto(GStrv) names = vm_snapshot_list(rec);
+    for (char **n = names; *n; n++) {
+        g_autoptr(GKeyFile) ck = meta_load(rec, *n);
+        g_autofree char *cp = ck ? g_key_file_get_string(ck, "snapshot", "parent", NULL) : NULL;
+        if (!cp || strcmp(cp, name))
+            continue;
+        if (parent)
+            g_key_file_set_string(ck, "snapshot", "parent", parent);
+        else
+            g_key_file_remove_key(ck, "snapshot", "parent", NULL);
+        g_autofree char *cm = meta_path(rec, *n);
+        g_key_file_save_to_file(ck, cm, NULL);
+    }
+    g_autofree char *current = current_get(rec);
+    if (!g_strcmp0(current, name))
+        current_set(rec, parent);
+    g_autofree char *state = vm_snapshot_state_path(rec, name);
+    g_autofree char *resume = vm_resume_state(rec);
+    if (!g_strcmp0(resume, state))
+        vm_resume_set(rec, NULL);
+    remove_state(state);
     g_unlink(meta);
     return true;
 }

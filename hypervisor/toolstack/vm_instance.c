@@ -201,7 +201,10 @@ static void on_start_status(GObject *src, GAsyncResult *res, gpointer data)
         vm->start_poll = g_timeout_add(50, start_poll, vm);
         return;
     }
-    set_state(vm, "running", "started");
+    g_autofree char *resume = vm_resume_state(vm->rec);
+    bool resumed = resume != NULL;
+    vm_resume_done(vm->rec);
+    set_state(vm, "running", resumed ? "resumed from its saved state" : "started");
     g_dbus_method_invocation_return_value(vm->start_inv, NULL);
     vm->start_inv = NULL;
 }
@@ -271,6 +274,9 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
     }
     if (vm->display_channel)         /* the manager's display widget, domus-view and domus-vnc attach here */
         g_ptr_array_add(a, g_strdup_printf("--display=channel:%s/display.sock", vm->rundir));
+    g_autofree char *resume = vm_resume_state(r);
+    if (resume)                      /* suspended, or reverted to a live snapshot while stopped */
+        g_ptr_array_add(a, g_strdup_printf("--restore=%s", resume));
     g_ptr_array_add(a, NULL);
     return a;
 }
@@ -516,18 +522,21 @@ static gboolean handle_open_console(DomusVM *i, GDBusMethodInvocation *inv, GUni
 
 /* ---- snapshots ---- */
 
-/* Snapshots work on stopped VMs: a running VM's RAM and device state are
- * not saved yet (that needs save/restore in domus-vmm). */
+/* A running VM's snapshot is taken by its VMM, which holds the disks: RAM,
+ * devices and the disks' internal snapshots while paused, so they agree.
+ * A stopped VM's disks are snapshotted here. */
+#define SNAPSHOT_TIMEOUT_MS (600 * 1000)
+
 static bool snapshot_allowed(struct vm_instance *vm, GDBusMethodInvocation *inv, const char *what)
 {
     if (vm->busy) {
         g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE, "VM '%s' is busy", vm->rec->name);
         return false;
     }
-    if (vm_instance_is_active(vm)) {
-        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
-            "VM '%s' is %s: %s a snapshot of a running VM needs VM state save/restore in domus-vmm, "
-            "which this build does not have yet; stop the VM first", vm->rec->name, vm_instance_state(vm), what);
+    const char *state = vm_instance_state(vm);
+    if (vm_instance_is_active(vm) && strcmp(state, "running") && strcmp(state, "paused")) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE,
+            "VM '%s' is %s: wait until it runs or has stopped before %s a snapshot", vm->rec->name, state, what);
         return false;
     }
     return true;
@@ -541,14 +550,68 @@ static void finish(GDBusMethodInvocation *inv, bool ok, GError *err)
         g_dbus_method_invocation_take_error(inv, err);
 }
 
+struct live_op {
+    struct vm_instance *vm;
+    GDBusMethodInvocation *inv;
+    char *snap;
+    bool revert;
+};
+
+static void live_op_free(struct live_op *op)
+{
+    op->vm->busy = false;
+    g_free(op->snap);
+    g_free(op);
+}
+
+static void on_live_snapshot(GObject *src, GAsyncResult *res, gpointer data)
+{
+    struct live_op *op = data;
+    struct vm_instance *vm = op->vm;
+    GError *err = NULL;
+    g_autoptr(JsonObject) r = vmm_control_call_finish(res, &err);
+    bool ok = r != NULL;
+    if (!ok) {
+        g_prefix_error(&err, "cannot %s snapshot '%s' of running VM '%s': ", op->revert ? "revert to" : "take",
+                       op->snap, vm->rec->name);
+        if (!op->revert)
+            vm_snapshot_abandon_live(vm->rec, op->snap);
+    } else if (op->revert) {
+        vm_snapshot_reverted(vm->rec, op->snap);
+        if (vm->pid)
+            set_state(vm, "running", "reverted to a snapshot");
+    } else {
+        ok = vm_snapshot_commit_live(vm->rec, op->snap, &err);
+    }
+    finish(op->inv, ok, err);
+    live_op_free(op);
+}
+
+static void live_snapshot(struct vm_instance *vm, GDBusMethodInvocation *inv, const char *snap, bool revert)
+{
+    g_autofree char *state = vm_snapshot_state_path(vm->rec, snap);
+    g_autoptr(JsonObject) args = json_object_new();
+    json_object_set_string_member(args, "path", state);
+    json_object_set_string_member(args, "disk-snapshot", snap);
+    struct live_op *op = g_new0(struct live_op, 1);
+    *op = (struct live_op){ vm, inv, g_strdup(snap), revert };
+    vm->busy = true;
+    vmm_control_call(vm->control_path, revert ? "snapshot-load" : "snapshot-save", args, SNAPSHOT_TIMEOUT_MS,
+                     NULL, on_live_snapshot, op);
+}
+
 static gboolean handle_snapshot_create(DomusVM *i, GDBusMethodInvocation *inv, const char *snap, gpointer data)
 {
     struct vm_instance *vm = data;
     GError *err = NULL;
-    if (snapshot_allowed(vm, inv, "taking")) {
-        bool ok = vm_snapshot_create(vm->rec, snap, &err);
-        finish(inv, ok, err);
-    }
+    if (!snapshot_allowed(vm, inv, "taking"))
+        return TRUE;
+    if (!vm_instance_is_active(vm))
+        finish(inv, vm_snapshot_create(vm->rec, snap, &err), err);
+    else if (!vm_snapshot_check_new(vm->rec, snap, &err))
+        finish(inv, false, err);
+    else
+        live_snapshot(vm, inv, snap, false);
     return TRUE;
 }
 
@@ -556,9 +619,18 @@ static gboolean handle_snapshot_revert(DomusVM *i, GDBusMethodInvocation *inv, c
 {
     struct vm_instance *vm = data;
     GError *err = NULL;
-    if (snapshot_allowed(vm, inv, "reverting to")) {
-        bool ok = vm_snapshot_revert(vm->rec, snap, &err);
-        finish(inv, ok, err);
+    if (!snapshot_allowed(vm, inv, "reverting to"))
+        return TRUE;
+    if (!vm_instance_is_active(vm)) {
+        finish(inv, vm_snapshot_revert(vm->rec, snap, &err), err);
+    } else if (!vm_snapshot_exists(vm->rec, snap, &err)) {
+        finish(inv, false, err);
+    } else if (!vm_snapshot_has_state(vm->rec, snap)) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE,
+            "snapshot '%s' of VM '%s' was taken while it was stopped: stop the VM to revert to it",
+            snap, vm->rec->name);
+    } else {
+        live_snapshot(vm, inv, snap, true);
     }
     return TRUE;
 }
@@ -567,10 +639,15 @@ static gboolean handle_snapshot_delete(DomusVM *i, GDBusMethodInvocation *inv, c
 {
     struct vm_instance *vm = data;
     GError *err = NULL;
-    if (snapshot_allowed(vm, inv, "deleting")) {
-        bool ok = vm_snapshot_delete(vm->rec, snap, &err);
-        finish(inv, ok, err);
+    if (!snapshot_allowed(vm, inv, "deleting"))
+        return TRUE;
+    if (vm_instance_is_active(vm)) {
+        /* The VMM holds the disks; deleting inside them is for when it is gone. */
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE,
+            "VM '%s' is %s: stop it to delete snapshot '%s'", vm->rec->name, vm_instance_state(vm), snap);
+        return TRUE;
     }
+    finish(inv, vm_snapshot_delete(vm->rec, snap, &err), err);
     return TRUE;
 }
 
@@ -601,6 +678,61 @@ static gboolean handle_set_config(DomusVM *i, GDBusMethodInvocation *inv, GVaria
     domus_vm_set_memory(vm->iface, vm->rec->memory);
     domus_vm_set_cpus(vm->iface, vm->rec->cpus);
     domus_vm_complete_set_config(vm->iface, inv);
+    return TRUE;
+}
+
+static gboolean handle_snapshot_tree(DomusVM *i, GDBusMethodInvocation *inv, gpointer data)
+{
+    struct vm_instance *vm = data;
+    domus_vm_complete_snapshot_tree(vm->iface, inv, vm_snapshot_tree(vm->rec));
+    return TRUE;
+}
+
+/* ---- suspend: save the running state, then stop ---- */
+
+static void on_suspend_saved(GObject *src, GAsyncResult *res, gpointer data)
+{
+    struct live_op *op = data;
+    struct vm_instance *vm = op->vm;
+    GError *err = NULL;
+    g_autoptr(JsonObject) r = vmm_control_call_finish(res, &err);
+    if (!r || !vm->pid) {
+        if (!err)
+            err = g_error_new(DOMUS_ERROR, DOMUS_ERROR_FAILED, "VM '%s' stopped while being saved", vm->rec->name);
+        g_prefix_error(&err, "cannot suspend VM '%s': ", vm->rec->name);
+        finish(op->inv, false, err);
+        live_op_free(op);
+        return;
+    }
+    g_autofree char *state = vm_suspend_state_path(vm->rec);
+    vm_resume_set(vm->rec, state);
+    /* Completed once the VMM is gone, like a stop. */
+    vm->stop_waiters = g_slist_append(vm->stop_waiters, op->inv);
+    vm->stop_requested = true;
+    g_free(vm->stop_reason);
+    vm->stop_reason = g_strdup("suspended: its state is saved, start resumes it");
+    set_state(vm, "stopping", NULL);
+    vmm_control_call(vm->control_path, "quit", NULL, CONTROL_TIMEOUT_MS, NULL, on_powerdown, vm);
+    live_op_free(op);
+}
+
+static gboolean handle_suspend(DomusVM *i, GDBusMethodInvocation *inv, gpointer data)
+{
+    struct vm_instance *vm = data;
+    const char *state = vm_instance_state(vm);
+    if (vm->busy || !vm_instance_is_active(vm) || (strcmp(state, "running") && strcmp(state, "paused"))) {
+        g_dbus_method_invocation_return_error(inv, DOMUS_ERROR, DOMUS_ERROR_STATE, "VM '%s' is %s, not running",
+                                              vm->rec->name, vm->busy ? "busy" : state);
+        return TRUE;
+    }
+    g_autofree char *path = vm_suspend_state_path(vm->rec);
+    g_autoptr(JsonObject) args = json_object_new();
+    json_object_set_string_member(args, "path", path);
+    json_object_set_boolean_member(args, "paused", TRUE);
+    struct live_op *op = g_new0(struct live_op, 1);
+    *op = (struct live_op){ vm, inv, NULL, false };
+    vm->busy = true;
+    vmm_control_call(vm->control_path, "snapshot-save", args, SNAPSHOT_TIMEOUT_MS, NULL, on_suspend_saved, op);
     return TRUE;
 }
 
@@ -788,6 +920,8 @@ struct vm_instance *vm_instance_new(struct vm_record *rec)
     g_signal_connect(vm->iface, "handle-snapshot-list", G_CALLBACK(handle_snapshot_list), vm);
     g_signal_connect(vm->iface, "handle-set-config", G_CALLBACK(handle_set_config), vm);
     g_signal_connect(vm->iface, "handle-set-link", G_CALLBACK(handle_set_link), vm);
+    g_signal_connect(vm->iface, "handle-snapshot-tree", G_CALLBACK(handle_snapshot_tree), vm);
+    g_signal_connect(vm->iface, "handle-suspend", G_CALLBACK(handle_suspend), vm);
     domus_object_skeleton_set_vm(vm->object, vm->iface);
     adopt(vm);
     return vm;
