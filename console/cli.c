@@ -471,7 +471,7 @@ static void print_snapshot_tree(GVariant *tree, const char *parent, int depth)
             continue;
         g_autoptr(GDateTime) t = g_date_time_new_from_unix_local(created);
         g_autofree char *when = t ? g_date_time_format(t, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
-        printf("%*s%-*s  %s  %-9s%s\n", 2 * depth, "", 24 - 2 * depth > 1 ? 24 - 2 * depth : 1, name, when,
+        printf("%*s%-*s  %s  %s%s\n", 2 * depth, "", 24 - 2 * depth > 1 ? 24 - 2 * depth : 1, name, when,
                state ? "disks+RAM" : "disks", current ? "  [current]" : "");
         if (depth < 64)
             print_snapshot_tree(tree, name, depth + 1);

@@ -606,9 +606,10 @@ static gboolean handle_snapshot_create(DomusVM *i, GDBusMethodInvocation *inv, c
     GError *err = NULL;
     if (!snapshot_allowed(vm, inv, "taking"))
         return TRUE;
-    if (!vm_instance_is_active(vm))
-        finish(inv, vm_snapshot_create(vm->rec, snap, &err), err);
-    else if (!vm_snapshot_check_new(vm->rec, snap, &err))
+    if (!vm_instance_is_active(vm)) {
+        bool ok = vm_snapshot_create(vm->rec, snap, &err);
+        finish(inv, ok, err);
+    } else if (!vm_snapshot_check_new(vm->rec, snap, &err))
         finish(inv, false, err);
     else
         live_snapshot(vm, inv, snap, false);
@@ -622,7 +623,8 @@ static gboolean handle_snapshot_revert(DomusVM *i, GDBusMethodInvocation *inv, c
     if (!snapshot_allowed(vm, inv, "reverting to"))
         return TRUE;
     if (!vm_instance_is_active(vm)) {
-        finish(inv, vm_snapshot_revert(vm->rec, snap, &err), err);
+        bool ok = vm_snapshot_revert(vm->rec, snap, &err);
+        finish(inv, ok, err);
     } else if (!vm_snapshot_exists(vm->rec, snap, &err)) {
         finish(inv, false, err);
     } else if (!vm_snapshot_has_state(vm->rec, snap)) {
@@ -647,7 +649,8 @@ static gboolean handle_snapshot_delete(DomusVM *i, GDBusMethodInvocation *inv, c
             "VM '%s' is %s: stop it to delete snapshot '%s'", vm->rec->name, vm_instance_state(vm), snap);
         return TRUE;
     }
-    finish(inv, vm_snapshot_delete(vm->rec, snap, &err), err);
+    bool ok = vm_snapshot_delete(vm->rec, snap, &err);
+    finish(inv, ok, err);
     return TRUE;
 }
 
