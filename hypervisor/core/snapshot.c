@@ -462,6 +462,8 @@ int vm_snapshot_load(struct vm *vm, const struct snapshot_request *req, struct s
     snap_image_free(&img);
     vm_unhold(vm, r == 0 ? !req->stay_paused : was_running);
     res->pause_ms = now_ms() - tp;
+    if (r == 0 && res->lazy)
+        snapshot_ram_trim(&vm->mem);
     res->total_ms = now_ms() - t0;
     return r;
 }
@@ -477,6 +479,7 @@ int vm_snapshot_restore(struct vm *vm, const char *path, char **error)
         r = load_image(vm, &img, ramfd, want_lazy(vm, SNAPSHOT_RAM_AUTO), error);
     else
         close(ramfd);
+    snapshot_ram_trim(&vm->mem);
     snap_image_free(&img);
     return r;
 }

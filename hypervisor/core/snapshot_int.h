@@ -28,3 +28,6 @@ int snapshot_ram_open(const char *path, uint64_t ram_size, uint64_t ram_id, char
  * (@lazy: pages are read when touched) or copied into the memfd (when
  * others share the memfd, e.g. the display). Consumes @fd. */
 int snapshot_ram_load(struct guest_mem *mem, int fd, bool lazy);
+/* After a lazy load, once the guest runs again: frees the memfd's pages,
+ * which are not guest RAM any more (kept out of the pause). */
+void snapshot_ram_trim(struct guest_mem *mem);

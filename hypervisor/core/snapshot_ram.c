@@ -214,6 +214,12 @@ static int copy_extents(struct guest_mem *mem, int fd)
     return 0;
 }
 
+void snapshot_ram_trim(struct guest_mem *mem)
+{
+    if (mem->private_fd >= 0 && mem->memfd >= 0)
+        fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mem->size);
+}
+
 int snapshot_ram_load(struct guest_mem *mem, int fd, bool lazy)
 {
     int r = 0;
@@ -226,8 +232,6 @@ int snapshot_ram_load(struct guest_mem *mem, int fd, bool lazy)
             return r;
         }
         madvise(mem->base, mem->size, MADV_MERGEABLE);
-        /* The memfd's pages are not guest RAM any more. */
-        fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)mem->size);
         if (mem->private_fd >= 0)
             close(mem->private_fd);
         mem->private_fd = fd;
