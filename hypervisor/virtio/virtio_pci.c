@@ -538,8 +538,15 @@ static int vp_state_load(void *opaque, const void *buf, size_t len)
     for (unsigned v = 0; v < vp->msix.nvectors; v++)
         vp->msix.route[v].routed = false;
     virtio_msix_control_written(&vp->msix);
-    if (vdev->status & VIRTIO_STATUS_DRIVER_OK)
+    if (vdev->status & VIRTIO_STATUS_DRIVER_OK) {
         vp_kick_ready_queues(vp);    /* buffers the guest queued before the save */
+        /* An interrupt for every queue: one that was in flight into KVM
+         * when the vCPUs' state was read would be lost otherwise, and a
+         * spurious one only makes the driver look at its used ring. */
+        for (unsigned q = 0; q < vdev->ops->num_queues; q++)
+            if (vdev->vqs[q].ready)
+                vp_notify_queue(vdev, q);
+    }
     pthread_mutex_unlock(&vdev->lock);
     return 0;
 }

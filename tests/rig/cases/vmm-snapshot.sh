@@ -1,5 +1,5 @@
 #!/bin/bash
-# Live snapshots on domus-vmm with a real Linux guest: a marker in the
+# Live snapshots on domus-vmm with a real Linux guest (2 vCPUs): a marker in the
 # guest's RAM (/tmp) and on its qcow2 disk, snapshot-save (with a disk
 # snapshot taken while paused), change both, snapshot-load while running:
 # the first markers are back and the shell still answers; a damaged state
@@ -12,7 +12,7 @@ require_cmd python3 qemu-img
 
 build_guest guest.cpio.gz
 qemu-img create -q -f qcow2 disk.qcow2 64M
-args=(--memory 256M --cpus 1 --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz
+args=(--memory 256M --cpus 2 --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz
       --append "console=ttyS0 quiet mkguest.shell=1" --disk disk.qcow2
       --serial "unix:$PWD/ser.sock" --control "unix:$PWD/ctl.sock" --name rig-snapshot)
 drive() { python3 "$RIG_DIR/serial-drive.py" "$PWD/ser.sock" "$PWD/ctl.sock" "$@"; }
