@@ -1,0 +1,77 @@
+#!/bin/bash
+# Live snapshots through domusd and the domus CLI on this machine's
+# /dev/kvm, with the snapshot payload as the guest (tests/payload/snapshot.c:
+# a marker in RAM set over the serial console): snapshot of the running VM,
+# change, revert while running, the first marker is back; the tree; stop
+# --save and start resume it; a stopped VM reverted to a live snapshot
+# resumes that state on start. TAP output.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+payload=${PAYLOAD:-$BUILD_DIR/tests/payload/snapshot.bzImage}
+if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then echo "1..0 # SKIP /dev/kvm is not accessible here"; exit 0; fi
+if [ -z "${DOMUS_SESSION_DIR:-}" ]; then
+    exec "$here/domus-session" -- "$0" "$@"
+fi
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+# say VM CHARS: send CHARS to the console; prints the last marker line.
+say() { printf '%s' "$2" | "$DOMUS" console "$1" 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1; }
+state() { "$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
+
+mkdir -p "$XDG_DATA_HOME/domus/templates"
+cat > "$XDG_DATA_HOME/domus/templates/payload.template" <<T
+[template]
+id=payload
+name=Snapshot test payload
+os-family=linux
+firmware=direct
+kernel=$payload
+memory=64M
+cpus=1
+disk-size=16M
+devices=virtio
+clock=utc
+T
+"$DOMUS" create p --template payload >/dev/null || { echo "Bail out! cannot create the VM"; exit 1; }
+"$DOMUS" start p >/dev/null || { echo "Bail out! cannot start the VM"; exit 1; }
+check "the guest answers on its console" [ "$(say p a)" = "marker A n=1" ]
+check "snapshot create on a running VM" "$DOMUS" snapshot p create live
+check "the VM runs on after the snapshot" [ "$(state p)" = running ]
+check "the guest changed its marker" [ "$(say p b)" = "marker B n=2" ]
+check "snapshot revert on a running VM" "$DOMUS" snapshot p revert live
+check "the VM runs after the revert" [ "$(state p)" = running ]
+check "after the revert the first marker is back" [ "$(say p '?')" = "marker A n=2" ]
+check "the snapshot's files are there" [ -s "$XDG_DATA_HOME/domus/vms/p/snapshots/live.state" ]
+err=$("$DOMUS" snapshot p create live 2>&1)
+check "a second snapshot of the same name is refused" grep -q "already has a snapshot 'live'" <<<"$err"
+err=$("$DOMUS" snapshot p delete live 2>&1)
+check "deleting while running is refused clearly" grep -q "stop it to delete" <<<"$err"
+
+say p c >/dev/null
+check "stop --save" "$DOMUS" stop p --save
+check "the VM is stopped after stop --save" [ "$(state p)" = stopped ]
+qlist=$(qemu-img snapshot -l "$XDG_DATA_HOME/domus/vms/p/disk0.qcow2" 2>&1)
+check "the disk holds the live snapshot's qcow2 snapshot (qemu-img)" grep -qE "^[0-9]+ +live " <<<"$qlist"
+sed "s/^/# /" <<<"$qlist"
+check "start resumes the saved guest" sh -c "'$DOMUS' start p >/dev/null && [ \"\$(printf '?' | '$DOMUS' console p 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1)\" = 'marker C n=4' ]"
+check "the suspend image is used once" [ ! -e "$XDG_DATA_HOME/domus/vms/p/suspend.state" ]
+
+"$DOMUS" stop p --force >/dev/null
+check "snapshot of the stopped VM" "$DOMUS" snapshot p create cold
+check "revert the stopped VM to the live snapshot" "$DOMUS" snapshot p revert live
+"$DOMUS" start p >/dev/null
+check "start continues from the live snapshot" [ "$(say p '?')" = "marker A n=2" ]
+tree=$("$DOMUS" snapshot p list)
+check "the tree shows live as current with RAM" grep -qE '^live .*disks\+RAM  \[current\]$' <<<"$tree"
+check "the tree shows cold under live" grep -qE '^  cold .*disks$' <<<"$tree"
+err=$("$DOMUS" snapshot p revert cold 2>&1)
+check "reverting a running VM to a stopped VM's snapshot is refused clearly" grep -q "taken while it was stopped" <<<"$err"
+"$DOMUS" stop p --force >/dev/null
+check "delete a live snapshot" "$DOMUS" snapshot p delete live
+check "its state files are gone" [ ! -e "$XDG_DATA_HOME/domus/vms/p/snapshots/live.state.ram" ]
+check "cold has no parent now" grep -qE '^cold ' <<<"$("$DOMUS" snapshot p list)"
+echo "1..$n"
+[ $failed = 0 ]
