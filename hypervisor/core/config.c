@@ -69,7 +69,7 @@ static int usage_error(const char *fmt, ...)
 
 static void print_help(void)
 {
-    puts("Usage: domus-vmm --memory SIZE --cpus N --kernel FILE|--firmware bios [options]\n"
+    puts("Usage: domus-vmm --memory SIZE --cpus N --kernel FILE|--firmware bios|uefi [options]\n"
          "Runs one guest on /dev/kvm.\n\n"
          "  --memory SIZE          guest RAM, e.g. 512M or 2G (default 256M)\n"
          "  --cpus N               virtual CPUs, 1-64 (default 1)\n"
@@ -79,6 +79,10 @@ static void print_help(void)
          "  --firmware none|bios[:FILE]  boot through firmware (SeaBIOS, default\n"
          "                         " FIRMWARE_BIOS_DEFAULT ") from the disks instead of\n"
          "                         loading --kernel directly (default none)\n"
+         "  --firmware uefi[:FILE] boot through UEFI (OVMF, default " FIRMWARE_UEFI_DEFAULT ")\n"
+         "  --nvram FILE           UEFI variable store of this VM, made from\n"
+         "                         " FIRMWARE_UEFI_VARS " if missing (default: a\n"
+         "                         copy that is lost at power-off)\n"
          "  --firmware-log FILE    write the firmware's debug output (port 0x402) to FILE\n"
          "  --disk FILE[,readonly][,serial=ID][,format=raw|qcow2][,on-error=report|pause]\n"
          "                         disk image on virtio-blk (repeatable; format probed if not given;\n"
@@ -288,7 +292,7 @@ static int parse_vga(struct vm_config *cfg, const char *v)
 enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_SERIAL,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
        OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM,
-       OPT_FIRMWARE, OPT_FIRMWARE_LOG, OPT_RESTORE };
+       OPT_FIRMWARE, OPT_FIRMWARE_LOG, OPT_RESTORE, OPT_NVRAM };
 enum { OPT_VGA = 400 };
 
 static const struct option long_opts[] = {
@@ -315,6 +319,7 @@ static const struct option long_opts[] = {
     { "firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG },
     { "vga", required_argument, NULL, OPT_VGA },
     { "restore", required_argument, NULL, OPT_RESTORE },
+    { "nvram", required_argument, NULL, OPT_NVRAM },
     { 0 },
 };
 
@@ -382,8 +387,16 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
             cfg->firmware = FIRMWARE_BIOS;
         else if (!strncmp(v, "bios:", 5) && v[5])
             cfg->firmware = FIRMWARE_BIOS, cfg->firmware_path = g_strdup(v + 5);
+        else if (!strcmp(v, "uefi"))
+            cfg->firmware = FIRMWARE_UEFI;
+        else if (!strncmp(v, "uefi:", 5) && v[5])
+            cfg->firmware = FIRMWARE_UEFI, cfg->firmware_path = g_strdup(v + 5);
         else
-            return usage_error("--firmware: expected none, bios or bios:FILE, got '%s'", v);
+            return usage_error("--firmware: expected none, bios[:FILE] or uefi[:FILE], got '%s'", v);
+        return 0;
+    case OPT_NVRAM:
+        g_free(cfg->nvram);
+        cfg->nvram = g_strdup(v);
         return 0;
     case OPT_FIRMWARE_LOG:
         g_free(cfg->firmware_log);
@@ -477,6 +490,8 @@ int vm_config_parse(struct vm_config *cfg, int argc, char **argv)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!cfg->kernel && cfg->firmware == FIRMWARE_NONE)
         return usage_error("--kernel FILE or --firmware bios is required");
+    if (cfg->nvram && cfg->firmware != FIRMWARE_UEFI)
+        return usage_error("--nvram is for --firmware uefi");
     if (!cfg->name)
         cfg->name = g_strdup("guest");
     return 0;
@@ -495,6 +510,7 @@ void vm_config_free(struct vm_config *cfg)
     g_free(cfg->firmware_log);
     g_free(cfg->vga_rom);
     g_free(cfg->restore_path);
+    g_free(cfg->nvram);
     for (unsigned i = 0; i < cfg->ndisplays; i++)
         display_config_clear(&cfg->displays[i]);
     for (unsigned i = 0; i < cfg->ndisks; i++) {

@@ -39,9 +39,11 @@ struct display_config {
 };
 
 /* --firmware: what the vCPUs run first. */
-enum firmware_kind { FIRMWARE_NONE, FIRMWARE_BIOS };
+enum firmware_kind { FIRMWARE_NONE, FIRMWARE_BIOS, FIRMWARE_UEFI };
 #define FIRMWARE_BIOS_DEFAULT "/usr/share/seabios/bios-256k.bin"
 #define FIRMWARE_BIOS_FALLBACK "/usr/share/seabios/bios.bin"
+#define FIRMWARE_UEFI_DEFAULT "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define FIRMWARE_UEFI_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"   /* template for --nvram */
 
 struct vm_config {
     char *name;
@@ -72,6 +74,7 @@ struct vm_config {
     char *firmware_log;              /* --firmware-log: firmware debug port output */
     enum { VGA_AUTO, VGA_NONE, VGA_STD } vga;   /* --vga; auto: std with --firmware */
     char *vga_rom;                   /* --vga std,rom=FILE (NULL: Debian's vgabios-stdvga) */
+    char *nvram;                     /* --nvram: UEFI variable store (made from the template if missing) */
 };
 
 /* Whether the VM gets the standard VGA: --vga std, or --firmware without --vga none. */

@@ -167,7 +167,10 @@ int firmware_cfg_finish(struct vm *vm, const struct acpi_config *acfg)
         (r = fw_cfg_add_u16(fw, FW_CFG_NOGRAPHIC, vm->cfg->ndisplays == 0)) < 0 ||
         (r = fw_cfg_add_u16(fw, FW_CFG_BOOT_MENU, 0)) < 0 ||
         (r = fw_cfg_add_item(fw, FW_CFG_IRQ0_OVERRIDE, &irq0_override, 4)) < 0 ||
-        (r = add_e820(vm, fw)) < 0 || (r = add_bootorder(vm, fw)) < 0 ||
+        (r = add_e820(vm, fw)) < 0 ||
+        /* OVMF keeps only boot options a bootorder entry matches, and its
+         * matcher knows QEMU's device names, not SeaBIOS's wildcards. */
+        (vm->cfg->firmware == FIRMWARE_BIOS && (r = add_bootorder(vm, fw)) < 0) ||
         (r = add_acpi(fw, acfg)) < 0 || (r = add_smbios(vm, fw, uuid)) < 0)
         return r;
     return 0;

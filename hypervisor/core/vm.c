@@ -85,7 +85,7 @@ static int vm_check_inputs(const struct vm_config *cfg)
     struct linux_image img = { 0 };
     if (cfg->firmware != FIRMWARE_NONE) {
         if (cfg->kernel) {
-            fprintf(stderr, "domus-vmm: --kernel with --firmware bios is not supported yet; "
+            fprintf(stderr, "domus-vmm: --kernel with --firmware is not supported yet; "
                     "boot the kernel from a disk, or drop --firmware\n");
             return 2;
         }

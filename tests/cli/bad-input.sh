@@ -84,6 +84,10 @@ expect_usage_error "firmware unknown" "--firmware: expected none, bios" --firmwa
 expect_usage_error "firmware missing" "cannot open firmware $work/nope" --firmware bios:"$work/nope"
 expect_usage_error "firmware is a directory" "firmware $work: not a regular file" --firmware bios:"$work"
 expect_usage_error "firmware of a bad size" "firmware $work/random.bin: 4096 bytes" --firmware bios:"$work/random.bin"
+expect_usage_error "nvram without uefi" "--nvram is for --firmware uefi" --firmware bios --nvram "$work/vars.fd"
+expect_usage_error "uefi firmware missing" "cannot open firmware $work/nope" --firmware uefi:"$work/nope"
+truncate -s 1000 "$work/odd.fd"
+expect_usage_error "nvram of a bad size" "--nvram $work/odd.fd: 1000 bytes" --firmware uefi --nvram "$work/odd.fd"
 truncate -s 64M "$work/huge.bin"
 expect_usage_error "firmware too big" "firmware $work/huge.bin: 67108864 bytes" --firmware bios:"$work/huge.bin"
 

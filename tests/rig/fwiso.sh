@@ -1,7 +1,7 @@
 # fwiso.sh: a hybrid GRUB ISO for firmware-boot cases, made at test time.
 # Source after lib.sh, then: build_boot_iso OUT.iso INITRD
 # The ISO (grub-mkrescue: El Torito + an MBR, so it boots as a CD or as a
-# disk) holds $GUEST_KERNEL, INITRD and memtest86+ (when installed). GRUB
+# disk, from BIOS, and from UEFI when grub-efi-amd64-bin is installed) holds $GUEST_KERNEL, INITRD and memtest86+ (when installed). GRUB
 # talks on COM1 and on the BIOS console, shows its menu for 1 s, and boots
 # "Domus rig: Linux from the ISO" unless the SMBIOS system serial (the VM's
 # --name) is "memtest", which picks "Domus rig: memtest86+", or "bench",

@@ -1,4 +1,4 @@
-/* fw_cfg as firmware drives it: the port interface (signature, ID, file
+/* fw_cfg and the UEFI flash as firmware drives them: the port interface (signature, ID, file
  * directory), DMA (select + read, skip, zero fill past the end, errors
  * written back), the ACPI table loader run the way SeaBIOS's
  * romfile_loader does it (ALLOCATE at two addresses, ADD_POINTER,
@@ -14,6 +14,8 @@
 #include "core/memory.h"
 #include "core/platform.h"
 #include "devices/fw_cfg.h"
+#include "devices/pflash.h"
+#include "core/vm.h"
 
 #define RAM_SIZE (1u << 20)
 
@@ -307,6 +309,79 @@ static void test_smbios(void)
     g_free(t);
 }
 
+/* The CFI flash under OVMF's QemuFlash driver: its detection probe sees
+ * flash (not ROM or RAM), byte programs and block erases land in the
+ * backing memory, and the status register reads back in status mode. */
+static uint8_t fl_read(struct io_bus *b, uint64_t a)
+{
+    uint8_t v;
+    g_assert_true(io_bus_read(b, a, &v, 1));
+    return v;
+}
+
+static void fl_write(struct io_bus *b, uint64_t a, uint8_t v)
+{
+    g_assert_true(io_bus_write(b, a, &v, 1));
+}
+
+static void test_pflash(void)
+{
+    static struct vm vm;
+    memset(&vm, 0, sizeof(vm));
+    vm.vm_fd = vm.kvm_fd = -1;
+    io_bus_init(&vm.mmio, "mmio");
+    const uint64_t base = 0xFFC00000, size = 4 * PFLASH_BLOCK_SIZE;
+    uint8_t *mem = g_malloc(size);
+    memset(mem, 0xFF, size);
+    memcpy(mem + 0x40, "_FVH", 4);
+    struct pflash *f;
+    g_assert_cmpint(pflash_create(&vm, base, mem, size, 9, &f), ==, 0);
+
+    /* QemuFlashDetected(): clear status, read (array data), read status. */
+    uint64_t probe = base + 0x40;
+    uint8_t orig = fl_read(&vm.mmio, probe);
+    g_assert_cmpuint(orig, ==, '_');
+    fl_write(&vm.mmio, probe, 0x50);
+    g_assert_cmpuint(fl_read(&vm.mmio, probe), ==, orig);   /* not RAM */
+    fl_write(&vm.mmio, probe, 0x70);
+    g_assert_cmpuint(fl_read(&vm.mmio, probe), ==, 0x00);   /* flash, status clear */
+    fl_write(&vm.mmio, probe, 0xFF);
+    g_assert_cmpuint(fl_read(&vm.mmio, probe), ==, orig);
+
+    /* QemuFlashWrite(): program byte by byte, then back to read array. */
+    const char *data = "VARS";
+    for (int i = 0; i < 4; i++) {
+        fl_write(&vm.mmio, base + PFLASH_BLOCK_SIZE + i, 0x10);
+        fl_write(&vm.mmio, base + PFLASH_BLOCK_SIZE + i, (uint8_t)data[i]);
+    }
+    fl_write(&vm.mmio, base + PFLASH_BLOCK_SIZE + 3, 0xFF);
+    g_assert_cmpmem(mem + PFLASH_BLOCK_SIZE, 4, "VARS", 4);
+    g_assert_cmpuint(fl_read(&vm.mmio, base + PFLASH_BLOCK_SIZE + 1), ==, 'A');
+    fl_write(&vm.mmio, base + PFLASH_BLOCK_SIZE, 0x70);
+    g_assert_cmpuint(fl_read(&vm.mmio, base + PFLASH_BLOCK_SIZE) & 0x80, ==, 0x80);   /* ready */
+    fl_write(&vm.mmio, base, 0xFF);
+
+    /* QemuFlashEraseBlock(): that block only is all ones again. */
+    fl_write(&vm.mmio, base + PFLASH_BLOCK_SIZE + 8, 0x20);
+    fl_write(&vm.mmio, base + PFLASH_BLOCK_SIZE + 8, 0xD0);
+    fl_write(&vm.mmio, base, 0xFF);
+    for (uint64_t i = 0; i < PFLASH_BLOCK_SIZE; i++)
+        g_assert_cmpuint(mem[PFLASH_BLOCK_SIZE + i], ==, 0xFF);
+    g_assert_cmpmem(mem + 0x40, 4, "_FVH", 4);
+    /* An erase not confirmed changes nothing and flags an error. */
+    fl_write(&vm.mmio, base + 0x40, 0x20);
+    fl_write(&vm.mmio, base + 0x40, 0xFF);
+    g_assert_cmpmem(mem + 0x40, 4, "_FVH", 4);
+    fl_write(&vm.mmio, base, 0x70);
+    g_assert_cmpuint(fl_read(&vm.mmio, base) & 0x20, ==, 0x20);
+    /* Past the end nothing is decoded. */
+    uint8_t v;
+    g_assert_false(io_bus_read(&vm.mmio, base + size, &v, 1));
+    io_bus_destroy(&vm.mmio);
+    g_free(mem);
+    g_free(f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -314,5 +389,6 @@ int main(int argc, char **argv)
     g_test_add_func("/fw_cfg/dma", test_dma);
     g_test_add_func("/fw_cfg/table-loader", test_table_loader);
     g_test_add_func("/fw_cfg/smbios", test_smbios);
+    g_test_add_func("/fw_cfg/pflash", test_pflash);
     return g_test_run();
 }
