@@ -29,3 +29,9 @@ int firmware_load(struct vm *vm, char *why, size_t whylen);
  * loader, SMBIOS. */
 int firmware_cfg_create(struct vm *vm);
 int firmware_cfg_finish(struct vm *vm, const struct acpi_config *acfg);
+
+/* SeaBIOS boots --kernel through QEMU's option ROM (Debian: qemu-system-data). */
+#define FIRMWARE_LINUXBOOT_ROM "/usr/share/qemu/linuxboot_dma.bin"
+/* --kernel/--initrd/--append with --firmware: fw_cfg's kernel items (and
+ * for SeaBIOS the option ROM that boots them). */
+int firmware_cfg_add_kernel(struct vm *vm, char *why, size_t whylen);

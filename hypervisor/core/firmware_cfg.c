@@ -41,13 +41,16 @@ static int nth_slot(struct vm *vm, const char *name, unsigned n)
     return -1;
 }
 
-/* OpenFirmware paths SeaBIOS matches against its boot devices: disks in
- * --disk order (virtio-blk functions, AHCI ports), then the CD drives,
+/* OpenFirmware paths SeaBIOS matches against its boot devices: a --kernel
+ * first, then disks in --disk order (virtio-blk functions, AHCI ports), then the CD drives,
  * which sit on the AHCI ports after the disks. */
 static int add_bootorder(struct vm *vm, struct fw_cfg *fw)
 {
     const struct vm_config *cfg = vm->cfg;
     GString *s = g_string_new(NULL);
+    /* --kernel: QEMU's path for the option ROM that boots it comes first. */
+    if (cfg->kernel)
+        g_string_append(s, "/rom@genroms/linuxboot_dma.bin\n");
     int ahci = nth_slot(vm, "ahci", 0);
     unsigned nvirtio = 0, port = 0;
     for (unsigned i = 0; i < cfg->ndisks; i++) {

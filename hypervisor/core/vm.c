@@ -84,9 +84,13 @@ static int vm_check_inputs(const struct vm_config *cfg)
     char why[512];
     struct linux_image img = { 0 };
     if (cfg->firmware != FIRMWARE_NONE) {
-        if (cfg->kernel) {
-            fprintf(stderr, "domus-vmm: --kernel with --firmware is not supported yet; "
-                    "boot the kernel from a disk, or drop --firmware\n");
+        if (cfg->kernel && linux_probe(cfg->kernel, &img, why, sizeof(why)) < 0) {
+            fprintf(stderr, "domus-vmm: %s\n", why);
+            return 2;
+        }
+        if (cfg->kernel && cfg->firmware == FIRMWARE_BIOS && access(FIRMWARE_LINUXBOOT_ROM, R_OK) < 0) {
+            fprintf(stderr, "domus-vmm: --kernel with --firmware bios needs %s (package qemu-system-data)\n",
+                    FIRMWARE_LINUXBOOT_ROM);
             return 2;
         }
         if (firmware_check(cfg, why, sizeof(why)) < 0) {
@@ -341,6 +345,8 @@ static int vm_load_guest(struct vm *vm, uint64_t *entry)
     if (vm->cfg->firmware != FIRMWARE_NONE) {
         char why[512];
         int r = firmware_load(vm, why, sizeof(why));
+        if (r == 0 && vm->cfg->kernel)
+            r = firmware_cfg_add_kernel(vm, why, sizeof(why));
         if (r < 0)
             fprintf(stderr, "domus-vmm: %s\n", why);
         else if ((r = firmware_cfg_finish(vm, &acfg)) < 0)
