@@ -5,6 +5,27 @@
 
 struct vm;
 
+/* setup_header offsets (absolute in boot_params / the file) */
+#define HDR_SETUP_SECTS   0x1F1
+#define HDR_BOOT_FLAG     0x1FE
+#define HDR_MAGIC         0x202
+#define HDR_VERSION       0x206
+#define HDR_TYPE_OF_LOADER 0x210
+#define HDR_LOADFLAGS     0x211
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE  0x21C
+#define HDR_HEAP_END      0x224
+#define HDR_CMDLINE_PTR   0x228
+#define HDR_INITRD_MAX    0x22C
+#define HDR_XLOADFLAGS    0x236
+#define HDR_CMDLINE_SIZE  0x238
+#define HDR_INIT_SIZE     0x260
+
+#define LOADED_HIGH       0x01
+#define CAN_USE_HEAP      0x80
+#define XLF_KERNEL_64     0x01
+
+
 struct linux_image {
     uint16_t version;                /* boot protocol version */
     uint32_t setup_size;             /* bytes of real-mode setup in the file */

@@ -34,13 +34,6 @@
 #define PROT_ADDR     0x100000u
 #define TABLES_ROOM   0x100000u     /* kept free below the top of low RAM for firmware tables */
 
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS      0x211
-#define HDR_RAMDISK_IMAGE  0x218
-#define HDR_RAMDISK_SIZE   0x21C
-#define HDR_HEAP_END       0x224
-#define HDR_CMDLINE_PTR    0x228
-#define CAN_USE_HEAP       0x80
 
 static void put32(uint8_t *p, uint32_t v)
 {
