@@ -85,6 +85,18 @@ static int firmware_open_cfg(const struct vm_config *cfg, const char **path, uin
                       cfg->firmware == FIRMWARE_UEFI ? PFLASH_BLOCK_SIZE : 0x10000, size, why, whylen);
 }
 
+static int read_all(int fd, void *dst, uint64_t len)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (uint8_t *)dst + done, len - done, (off_t)done);
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
 /* The variable store: --nvram FILE (made from the template if missing),
  * or the template itself, privately mapped. */
 static int nvram_open(const struct vm_config *cfg, bool create, uint64_t *size, char *why, size_t whylen)
@@ -101,7 +113,11 @@ static int nvram_open(const struct vm_config *cfg, bool create, uint64_t *size, 
             close(src);
             return fail(why, whylen, -errno, "cannot create --nvram %s: %s", path, strerror(errno));
         }
-        int r = copy_file_range(src, NULL, dst, NULL, n, 0) == (ssize_t)n && fsync(dst) == 0 ? 0 : -EIO;
+        /* read + write: copy_file_range fails across some filesystems. */
+        uint8_t *buf = malloc(n);
+        int r = buf && read_all(src, buf, n) == 0 && write(dst, buf, n) == (ssize_t)n && fsync(dst) == 0
+                ? 0 : -EIO;
+        free(buf);
         close(src);
         close(dst);
         if (r < 0) {
@@ -136,17 +152,6 @@ int firmware_check(const struct vm_config *cfg, char *why, size_t whylen)
     return 0;
 }
 
-static int read_all(int fd, void *dst, uint64_t len)
-{
-    uint64_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, (uint8_t *)dst + done, len - done, (off_t)done);
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        done += (uint64_t)n;
-    }
-    return 0;
-}
 
 /* OVMF's variable store sits right below its code, as QEMU's two pflash
  * devices do; writes reach the --nvram file through a shared mapping. */
