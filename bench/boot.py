@@ -10,9 +10,6 @@ except the guest-RAM mapping), sampled once userspace is up.
 Prints medians and ratios. Not a test: figures, not pass/fail."""
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
 import benchlib
@@ -38,28 +35,14 @@ def rss_beyond_guest_ram(pid):
     return sum(m['rss'] for m in maps if m is not ram)
 
 
+def sample_rss(pid):
+    time.sleep(0.5)                    # let the VMM settle before sampling memory
+    return rss_beyond_guest_ram(pid)
+
+
 def run_once(cmd):
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    boot, rss, buf = None, None, b''
-    deadline = t0 + 180
-    try:
-        while time.monotonic() < deadline:
-            chunk = p.stdout.read1(4096)
-            if not chunk:
-                break
-            buf += chunk
-            if MARKER in buf:
-                boot = time.monotonic() - t0
-                time.sleep(0.5)            # let the VMM settle before sampling memory
-                rss = rss_beyond_guest_ram(p.pid)
-                break
-    finally:
-        p.kill()
-        p.wait()
-    if boot is None:
-        sys.stderr.write(f'no marker from {cmd[0]}; output tail:\n{buf[-2000:].decode(errors="replace")}\n')
-    return boot, rss
+    seen, rss = benchlib.run_until(cmd, [MARKER], 180, sample_rss)
+    return seen.get(MARKER), rss
 
 
 def main():

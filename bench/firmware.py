@@ -8,36 +8,17 @@ and GRUB's go to the serial port. Prints medians and the ratio.
 Not a test: figures, not pass/fail."""
 import argparse
 import statistics
-import subprocess
-import sys
-import time
+
+from benchlib import run_until
 
 MARKER = b'Linux version'
+GRUB_MARKER = b'Domus bench'
 MEM_MIB = 512
 
 
 def run_once(cmd):
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    found, grub, buf = None, None, b''
-    deadline = t0 + 300
-    try:
-        while time.monotonic() < deadline:
-            chunk = p.stdout.read1(4096)
-            if not chunk:
-                break
-            buf += chunk
-            if grub is None and b'Domus bench' in buf:
-                grub = time.monotonic() - t0
-            if MARKER in buf:
-                found = time.monotonic() - t0
-                break
-    finally:
-        p.kill()
-        p.wait()
-    if found is None:
-        sys.stderr.write(f'no kernel line from {cmd[0]}; output tail:\n{buf[-2000:].decode(errors="replace")}\n')
-    return found, grub
+    seen, _ = run_until(cmd, [GRUB_MARKER, MARKER], 300)
+    return seen.get(MARKER), seen.get(GRUB_MARKER)
 
 
 def main():
@@ -49,7 +30,7 @@ def main():
     a = ap.parse_args()
     configs = [
         ('domus-vmm', [a.vmm, '--memory', f'{MEM_MIB}M', '--cpus', '2', '--firmware', f'bios:{a.bios}',
-                       '--name', 'bench', '--disk', f'{a.iso},readonly', '--serial', 'stdio',
+                       '--name', 'bench', '--disk', f'{a.iso},readonly', '--serial', 'stdio', '--vga', 'none',
                        '--shutdown-timeout', '0']),
         ('qemu-q35', ['qemu-system-x86_64', '-M', 'q35', '-accel', 'kvm', '-cpu', 'host',
                       '-m', str(MEM_MIB), '-smp', '2', '-bios', a.bios,
