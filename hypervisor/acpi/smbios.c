@@ -64,7 +64,7 @@ static void bios_info(struct builder *b, const struct smbios_config *c)
     put(b, 9, 0, 1);                  /* ROM size: 64 KiB units - 1 */
     put(b, 10, 1u << 3, 8);           /* characteristics are not supported */
     put(b, 18, 0x01, 1);              /* ACPI */
-    put(b, 19, 0x1C, 1);              /* targeted content, UEFI-aware OSes, virtual machine */
+    put(b, 19, c->uefi ? 0x1C : 0x14, 1);   /* targeted content, [UEFI,] virtual machine */
     put(b, 20, 0, 1);
     put(b, 21, 0, 1);
     put(b, 22, 0xFF, 1);              /* no embedded controller */

@@ -11,6 +11,7 @@
 
 struct smbios_config {
     const char *bios_vendor, *bios_version, *bios_date;
+    int uefi;                        /* the firmware is UEFI (BIOS characteristics) */
     const char *product, *serial;    /* serial: the VM's name */
     uint8_t uuid[16];                /* as SMBIOS stores it (first three fields little-endian) */
     unsigned ncpus;

@@ -105,7 +105,9 @@ static void vm_uuid(const char *name, uint8_t uuid[16])
 static int add_smbios(struct vm *vm, struct fw_cfg *fw, const uint8_t uuid_be[16])
 {
     struct smbios_config sc = {
-        .bios_vendor = "Domus", .bios_version = "SeaBIOS", .bios_date = "01/01/2026",
+        .bios_vendor = "Domus", .bios_date = "01/01/2026",
+        .bios_version = vm->cfg->firmware == FIRMWARE_UEFI ? "OVMF" : "SeaBIOS",
+        .uefi = vm->cfg->firmware == FIRMWARE_UEFI,
         .product = "Domus VM", .serial = vm->cfg->name, .ncpus = vm->ncpus,
         .ram_size = vm->mem.size,
     };
