@@ -30,7 +30,7 @@ build_boot_iso boot.iso guest.cpio.gz
 
 for boot in 1 2; do
     start=$SECONDS
-    vmm_start serial-$boot.log 300 --memory 512M --cpus 2 --firmware uefi --nvram vars.fd \
+    vmm_start serial-$boot.log 300 --memory 512M --firmware uefi --nvram vars.fd \
         --firmware-log fw-$boot.log --disk boot.iso,readonly
     wait_for_line serial-$boot.log 'Domus rig: Linux from the ISO' 150
     log "boot $boot: GRUB menu on serial after $((SECONDS - start))s"
