@@ -140,6 +140,11 @@ static int run(const char *img, const char *path, unsigned seed)
             s.active[i] = g;
     }
     free(blk);
+    /* What was settled is recorded before anything new is written: a state
+     * still saying "apply pending" would not describe the re-applied image
+     * once writes follow it (the next kill would then see neither side). */
+    if ((r = state_save(path, &s)) < 0)
+        return die("state", r, NULL);
     srand(seed);
     uint32_t first_counter = s.h.counter;
     uint8_t *buf = malloc(BLK * 16);
