@@ -109,9 +109,16 @@ static void vmm_gone(struct vm_instance *vm, bool crashed, const char *why)
         g_file_set_contents(f, msg, -1, NULL);
     }
     if (vm->start_inv) {
+        /* A saved state that cannot be resumed (e.g. the VM's memory was
+         * changed since) would fail every start: the next one boots afresh. */
+        g_autofree char *resume = vm_resume_state(vm->rec);
+        if (resume)
+            vm_resume_set(vm->rec, NULL);
         g_dbus_method_invocation_return_error(vm->start_inv, DOMUS_ERROR, DOMUS_ERROR_FAILED,
-                                              "VM '%s' failed to start: %s%s%s", vm->rec->name, why,
-                                              *tail ? ": " : "", tail);
+                                              "VM '%s' failed to start: %s%s%s%s", vm->rec->name, why,
+                                              *tail ? ": " : "", tail,
+                                              resume ? " (its saved state no longer fits and was discarded: the next start boots afresh)"
+                                                     : "");
         vm->start_inv = NULL;
     }
     vm->stop_requested = false;
@@ -764,6 +771,8 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
     ADD_S("needs", strcmp(r->firmware, "direct") ? r->needs : NULL);
     ADD_S("dir", r->dir);
     ADD_S("log", vm->log_path);
+    g_autofree char *resume = vm_resume_state(r);
+    ADD_S("resume-state", resume);   /* start continues from this saved state */
     const char *err = domus_vm_get_last_error(vm->iface);
     ADD_S("last-error", err && *err ? err : NULL);
     g_variant_builder_add(&b, "{sv}", "memory", g_variant_new_uint64(r->memory));

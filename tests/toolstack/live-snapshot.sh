@@ -59,7 +59,18 @@ sed "s/^/# /" <<<"$qlist"
 check "start resumes the saved guest" sh -c "'$DOMUS' start p >/dev/null && [ \"\$(printf '?' | '$DOMUS' console p 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1)\" = 'marker C n=4' ]"
 check "the suspend image is used once" [ ! -e "$XDG_DATA_HOME/domus/vms/p/suspend.state" ]
 
+# A saved state that no longer fits (memory changed while suspended) fails
+# that start clearly, and the next start boots afresh.
+"$DOMUS" stop p --save >/dev/null
+check "info shows the state start resumes" sh -c "'$DOMUS' info p --json | grep -q resume-state"
+"$DOMUS" set p memory=128M >/dev/null
+err=$("$DOMUS" start p 2>&1)
+check "resuming into other hardware fails clearly" grep -q "saved state no longer fits" <<<"$err"
+sed "s/^/# /" <<<"$err" | head -3
+check "the next start boots afresh" sh -c "'$DOMUS' start p >/dev/null && [ \"\$(printf '?' | '$DOMUS' console p 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1)\" = 'marker - n=1' ]"
 "$DOMUS" stop p --force >/dev/null
+"$DOMUS" set p memory=64M >/dev/null
+
 check "snapshot of the stopped VM" "$DOMUS" snapshot p create cold
 check "revert the stopped VM to the live snapshot" "$DOMUS" snapshot p revert live
 "$DOMUS" start p >/dev/null
