@@ -22,6 +22,9 @@ qemu-img create -q -f qcow2 b 4M && qemu-io -c 'write -P 1 0 64k' -c 'write -z 1
 qemu-img snapshot -c s1 b
 head -c 256k /dev/urandom > r && qemu-img convert -c -O qcow2 r c && rm r
 qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4k d 1M && qemu-io -c 'write 0 8k' d >/dev/null
+seq 1 20000 > t && "$img" convert -c -O qcow2 -o cluster_size=4k,compression_type=zstd t e && rm t
+qemu-img create -q -f qcow2 -o lazy_refcounts=on,cluster_size=4k f 1M &&   # left dirty
+    sh -c "qemu-io -c 'write 0 16k' -c 'sigraise 9' f; true" >/dev/null 2>&1
 cd "$work"
 # Inputs that once crashed or hung are replayed first (tests/block/fuzz-corpus).
 cp "$src"/tests/block/fuzz-corpus/* seeds/
