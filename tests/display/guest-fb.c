@@ -5,6 +5,10 @@
  *   guest-fb keys SECONDS      print "key CODE VALUE" for each keyboard event
  *                              (until Escape is pressed)
  *   guest-fb mode              print the first mode of each DRM connector
+ *   guest-fb wait-mode WxH SECONDS
+ *                              wait until a connector's preferred mode is WxH,
+ *                              then print "guest-mode-WxH" (polls sysfs in
+ *                              this process: no fork/exec per look)
  *   guest-fb loop SECONDS      repaint the whole screen in a loop (DRM dumb
  *                              buffer + DIRTYFB), printing frames per second
  *
@@ -15,6 +19,7 @@
 #include <linux/fb.h>
 #include <linux/input.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "pattern.h"
 #include <stdio.h>
@@ -75,7 +80,7 @@ static int keys(int seconds)
             continue;
         }
         printf("guest-fb: reading %s (%s)\n", path, name);
-        p[n++] = (struct pollfd){ fd, POLLIN };
+        p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
     }
     fflush(stdout);
     time_t end = time(NULL) + seconds;
@@ -98,22 +103,58 @@ static int keys(int seconds)
     return 0;
 }
 
-static int mode(void)
+/* Calls @fn with each DRM connector's first (preferred) mode line, until
+ * it returns true; returns whether one did. */
+static bool each_preferred_mode(bool (*fn)(const char *conn, const char *line, const void *arg), const void *arg)
 {
+    bool stop = false;
     DIR *d = opendir("/sys/class/drm");
     struct dirent *e;
-    while (d && (e = readdir(d))) {
+    while (d && !stop && (e = readdir(d))) {
         if (!strstr(e->d_name, "-"))
             continue;
         char path[300], line[64] = "";
         snprintf(path, sizeof(path), "/sys/class/drm/%s/modes", e->d_name);
         FILE *f = fopen(path, "r");
         if (f && fgets(line, sizeof(line), f))
-            printf("mode %s %s", e->d_name, line);
+            stop = fn(e->d_name, line, arg);
         if (f)
             fclose(f);
     }
+    if (d)
+        closedir(d);
+    return stop;
+}
+
+static bool print_mode(const char *conn, const char *line, const void *arg)
+{
+    printf("mode %s %s", conn, line);
+    return false;
+}
+
+static int mode(void)
+{
+    each_preferred_mode(print_mode, NULL);
     return 0;
+}
+
+static bool mode_is(const char *conn, const char *line, const void *arg)
+{
+    size_t n = strlen(arg);
+    return !strncmp(line, arg, n) && (line[n] == '\n' || !line[n]);
+}
+
+static int wait_mode(const char *want, int seconds)
+{
+    for (long i = 0; i < seconds * 5L; i++) {
+        if (each_preferred_mode(mode_is, want)) {
+            printf("guest-mode-%s\n", want);
+            return 0;
+        }
+        usleep(200000);
+    }
+    fprintf(stderr, "guest-fb: the preferred mode never became %s\n", want);
+    return 1;
 }
 
 int loop_drm(int seconds);
@@ -127,9 +168,11 @@ int main(int argc, char **argv)
         return keys(atoi(argv[2]));
     if (argc >= 2 && !strcmp(argv[1], "mode"))
         return mode();
+    if (argc >= 4 && !strcmp(argv[1], "wait-mode"))
+        return wait_mode(argv[2], atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "loop"))
         return loop_drm(atoi(argv[2]));
-    fprintf(stderr, "usage: guest-fb paint | keys SECONDS | mode | loop SECONDS\n");
+    fprintf(stderr, "usage: guest-fb paint | keys SECONDS | mode | wait-mode WxH SECONDS | loop SECONDS\n");
     return 2;
 }
 
