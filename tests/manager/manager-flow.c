@@ -274,6 +274,8 @@ static gboolean clone_dialog_open(gpointer out)
 {
     return (*(GtkWindow **)out = mt_find_toplevel(DOMUS_TYPE_CLONE_DIALOG)) != NULL;
 }
+static gboolean no_clone_dialog(gpointer d) { return !mt_find_toplevel(DOMUS_TYPE_CLONE_DIALOG); }
+static gboolean no_message_dialog(gpointer d) { return !mt_find_toplevel(ADW_TYPE_MESSAGE_DIALOG); }
 static gboolean message_dialog_open(gpointer out)
 {
     return (*(GtkWindow **)out = mt_find_toplevel(ADW_TYPE_MESSAGE_DIALOG)) != NULL;
@@ -359,6 +361,8 @@ static void delete_vm(const char *name)
         die("deleting %s asked nothing", name);
     wait_window(dlg);
     click_button(GTK_WIDGET(dlg), "_Delete");
+    if (!mt_wait(no_message_dialog, NULL, 10))
+        die("the question to delete %s did not go away", name);
     if (!mt_wait(vm_gone, (gpointer)name, 60))
         die("%s is still there after Delete", name);
     if (g_file_test(dir, G_FILE_TEST_EXISTS))
@@ -519,7 +523,9 @@ int main(int argc, char **argv)
     wait_window(GTK_WINDOW(dlg));
     domus_clone_dialog_set(DOMUS_CLONE_DIALOG(dlg), "demo-clone", TRUE);
     click_button(dlg, "_Clone");
-    if (!mt_wait(has_card, "demo-clone", 120))
+    /* The card comes with domusd's ObjectAdded, the modal dialog goes with
+     * Clone's reply; clicks reach the window only once it is gone. */
+    if (!mt_wait(has_card, "demo-clone", 120) || !mt_wait(no_clone_dialog, NULL, 120))
         die("the clone did not appear");
     say("the linked clone demo-clone is in the grid");
 
