@@ -368,6 +368,9 @@ static void legacy_devices(GByteArray *a)
     isa_device(a, "COM1", "PNP0501", 1, com1_port, com1_len, 1, PLAT_COM1_IRQ);
     isa_device(a, "RTC", "PNP0B00", -1, rtc_port, rtc_len, 1, PLAT_RTC_IRQ);
     isa_device(a, "KBD", "PNP0303", -1, kbd_port, kbd_len, 2, 1 /* keyboard IRQ */);
+    /* The PS/2 mouse: OSes (Linux, Windows' i8042prt) use the AUX port only
+     * when ACPI lists it. */
+    isa_device(a, "MOU", "PNP0F13", -1, NULL, NULL, 0, 12 /* mouse IRQ */);
 }
 
 /* Processor devices (ACPI 6 style, not the deprecated Processor op); the
