@@ -10,10 +10,12 @@ struct vm;
 
 #define MEMSLOT_UNMAPPED UINT64_MAX
 
+#define MEMSLOT_DIRTY_LOG 1          /* track guest writes for vm_memslot_dirty() */
+#define MEMSLOT_READONLY  2          /* guest writes exit as MMIO (-ENOTSUP without KVM support) */
+
 /* Maps @size bytes at @host into the guest at @gpa (MEMSLOT_UNMAPPED: not
- * yet). @dirty_log: track guest writes for vm_memslot_dirty(). Returns a
- * slot handle (>= 0) or -errno. */
-int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host, bool dirty_log);
+ * yet), with MEMSLOT_* @flags. Returns a slot handle (>= 0) or -errno. */
+int vm_memslot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host, unsigned flags);
 /* Moves the slot to @gpa, or unmaps it (MEMSLOT_UNMAPPED). -EEXIST if the
  * new place overlaps other memory (the slot is then left unmapped). */
 int vm_memslot_move(struct vm *vm, int slot, uint64_t gpa);

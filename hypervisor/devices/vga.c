@@ -116,6 +116,7 @@ void vga_port_write(struct vga *s, uint16_t port, uint8_t v)
         s->seq[s->seq_index & 7] = v;
         if ((s->seq_index & 7) == 1 || (s->seq_index & 7) == 3)
             vga_touch_all(s);                     /* char width, font select */
+        vga_fast_update(s);
         break;
     case 0x3C6: s->pel_mask = v; vga_touch_all(s); break;
     case 0x3C7: s->dac_read = v; s->dac_sub = 0; s->dac_state = 3; break;
@@ -134,6 +135,7 @@ void vga_port_write(struct vga *s, uint16_t port, uint8_t v)
         s->gfx[s->gfx_index & 0xF] = v;
         if ((s->gfx_index & 0xF) == 5 || (s->gfx_index & 0xF) == 6)
             vga_touch_all(s);
+        vga_fast_update(s);
         break;
     case 0x3B4: case 0x3D4: s->crtc_index = v; break;
     case 0x3B5: case 0x3D5: crtc_write(s, v); break;
@@ -181,6 +183,7 @@ static void vbe_port_write(void *opaque, uint64_t off, uint64_t v, unsigned size
         s->vbe_index = (uint16_t)v;
     else
         vga_vbe_write(s, (uint16_t)v);
+    vga_fast_update(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -253,6 +256,7 @@ static void mmio_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
         s->vbe_index = (uint16_t)((off - 0x500) / 2);
         vga_vbe_write(s, (uint16_t)v);
         s->vbe_index = saved;
+        vga_fast_update(s);
         pthread_mutex_unlock(&s->lock);
     }
 }
@@ -278,6 +282,8 @@ static const struct io_ops rom_ops = { .read = rom_read, .write = rom_write };
 static void vga_bar_remap(struct pci_device *dev, unsigned bar, uint64_t old_addr, uint64_t new_addr, bool mapped)
 {
     struct vga *s = ((struct vga_pci *)dev->opaque)->vga;
+    if (bar == PCI_ROM_BAR && s->rom_slot >= 0)
+        vm_memslot_move(s->vm, s->rom_slot, mapped ? new_addr : MEMSLOT_UNMAPPED);
     if (bar != 0 || s->lfb_slot < 0)
         return;
     vm_memslot_move(s->vm, s->lfb_slot, mapped ? new_addr : MEMSLOT_UNMAPPED);
@@ -302,6 +308,7 @@ static void vga_reset_locked(struct vga *s)
     s->pel_mask = 0xFF;
     s->latch = 0;
     vga_vbe_reset(s);
+    vga_fast_update(s);
     vga_touch_all(s);
 }
 
@@ -331,7 +338,7 @@ void vga_redisplay(void *opaque)
 }
 
 /* Reads an option ROM image; on failure @why says what is wrong with it. */
-static int read_rom(const char *path, uint8_t **data, uint32_t *size, char *why, size_t len)
+static int read_rom(const char *path, uint8_t **data, uint32_t *size, uint32_t *bar_size, char *why, size_t len)
 {
     path = path ? path : VGA_DEFAULT_ROM;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -350,33 +357,43 @@ static int read_rom(const char *path, uint8_t **data, uint32_t *size, char *why,
         close(fd);
         return -EINVAL;
     }
-    uint8_t *buf = calloc(1, (size_t)st.st_size);
+    /* Padded to the BAR's power-of-two size and page aligned, so the BAR
+     * can be a read-only memory slot over it. */
+    size_t bar = 2048;
+    while (bar < (size_t)st.st_size)
+        bar <<= 1;
+    bar = (bar + 4095) & ~(size_t)4095;
+    uint8_t *buf = mmap(NULL, bar, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        buf = NULL;
     ssize_t n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
     close(fd);
     if (n != st.st_size || buf[0] != 0x55 || buf[1] != 0xAA) {
         snprintf(why, len, "VGA BIOS %s: %s", path, n != st.st_size ? "short read" : "not an option ROM (no 55 AA signature)");
-        free(buf);
+        if (buf)
+            munmap(buf, bar);
         return -EINVAL;
     }
     *data = buf;
     *size = (uint32_t)st.st_size;
+    *bar_size = (uint32_t)bar;
     return 0;
 }
 
 int vga_check_rom(const char *path, char *why, size_t len)
 {
     uint8_t *data;
-    uint32_t size;
-    int r = read_rom(path, &data, &size, why, len);
+    uint32_t size, bar;
+    int r = read_rom(path, &data, &size, &bar, why, len);
     if (r == 0)
-        free(data);
+        munmap(data, bar);
     return r;
 }
 
 static int load_rom(struct vga *s, const char *path)
 {
     char why[512];
-    int r = read_rom(path, &s->rom, &s->rom_size, why, sizeof(why));
+    int r = read_rom(path, &s->rom, &s->rom_size, &s->rom_bar_size, why, sizeof(why));
     if (r < 0)
         fprintf(stderr, "domus-vmm: %s\n", why);
     return r;
@@ -405,7 +422,7 @@ static struct vga *vga_alloc(struct vm *vm, struct display_server *ds)
         return NULL;
     s->vm = vm;
     s->ds = ds;
-    s->lfb_slot = -1;
+    s->lfb_slot = s->text_slot = s->rom_slot = -1;
     s->vram_fd = s->out_fd = s->timer_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     return s;
@@ -435,7 +452,8 @@ void vga_free(struct vga *s)
         munmap(s->vram, s->vram_size);
     if (s->vram_fd >= 0)
         close(s->vram_fd);
-    free(s->rom);
+    if (s->rom)
+        munmap(s->rom, s->rom_bar_size);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -455,6 +473,8 @@ int vga_create(struct vm *vm, struct display_server *ds, const char *rom_path, s
         r = vga_init_vram(s);
     if (r == 0)
         r = vga_render_init(s);
+    if (r == 0)
+        r = vga_fast_init(s);
     if (r < 0)
         return r;                    /* setup failure: the VMM exits */
     vga_reset_locked(s);
@@ -466,7 +486,9 @@ int vga_create(struct vm *vm, struct display_server *ds, const char *rom_path, s
     pci_device_set_bar(&p->pci, 2, MMIO_BAR_SIZE, 0, &mmio_ops, s);
     pci_device_set_rom(&p->pci, s->rom_size, &rom_ops, s);
 
-    s->lfb_slot = vm_memslot_add(vm, MEMSLOT_UNMAPPED, s->vram_size, s->vram, true);
+    s->lfb_slot = vm_memslot_add(vm, MEMSLOT_UNMAPPED, s->vram_size, s->vram, MEMSLOT_DIRTY_LOG);
+    /* SeaBIOS copies the ROM out of the BAR: as RAM that is no exits at all. */
+    s->rom_slot = vm_memslot_add(vm, MEMSLOT_UNMAPPED, s->rom_bar_size, s->rom, MEMSLOT_READONLY);
     if (s->lfb_slot < 0)
         fprintf(stderr, "domus-vmm: VGA: framebuffer through MMIO exits (%s)\n", strerror(-s->lfb_slot));
     if ((r = vm_ram_hole(vm, VGA_WIN_BASE, VGA_WIN_LEN)) < 0 ||

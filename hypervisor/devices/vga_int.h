@@ -46,8 +46,9 @@ struct vga {
     uint8_t *vram;
     uint32_t vram_size;
     int vram_fd;
-    uint8_t *rom;
-    uint32_t rom_size;
+    uint8_t *rom;                    /* page aligned, rom_bar_size bytes (zero padded) */
+    uint32_t rom_size, rom_bar_size;
+    int rom_slot;                    /* read-only KVM memslot of the ROM BAR, -1 when MMIO */
 
     /* legacy registers */
     uint8_t misc, feature, seq_index, gfx_index, crtc_index, attr_index;
@@ -75,6 +76,9 @@ struct vga {
     uint32_t cursor_drawn;           /* cell index of the drawn cursor, UINT32_MAX none */
     uint16_t cursor_shape;           /* CR0A/CR0B it was drawn with */
     int lfb_slot;                    /* KVM memslot of BAR0, -1 when MMIO only */
+    int text_slot;                   /* vga_fast.c: 0xB8000 as RAM over text_shadow, -1 none */
+    uint8_t *text_shadow;
+    bool text_mapped;
     uint64_t *dirty_bitmap;
 };
 
@@ -99,6 +103,10 @@ void vga_touch_all(struct vga *s);                          /* palette, font, mo
 void vga_render(struct vga *s);
 int vga_render_init(struct vga *s);
 void vga_render_free(struct vga *s);
+/* vga_fast.c: text memory as a RAM slot while the configuration allows */
+int vga_fast_init(struct vga *s);
+void vga_fast_update(struct vga *s);          /* after a register write; lock held */
+bool vga_fast_sync(struct vga *s);            /* before rendering: true while mapped */
 /* vga_text.c */
 void vga_render_text(struct vga *s, const struct vga_mode *m, bool full);
 uint32_t vga_palette_rgb(const struct vga *s, uint8_t attr_index);

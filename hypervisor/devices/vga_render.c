@@ -227,6 +227,7 @@ static void render_graphics(struct vga *s, const struct vga_mode *m)
 
 void vga_render(struct vga *s)
 {
+    vga_fast_sync(s);
     if (s->ds && !(s->other_active && s->other_active(s->other_opaque))) {
         struct vga_mode m;
         vga_decode_mode(s, &m);
@@ -258,8 +259,8 @@ static void on_timer(void *opaque, uint32_t events)
     pthread_mutex_lock(&s->lock);
     s->timer_armed = false;
     vga_render(s);
-    if (s->published && s->shown.kind == VGA_VBE)
-        arm(s);                                   /* LFB writes never exit: poll the dirty log */
+    if ((s->published && s->shown.kind == VGA_VBE) || s->text_mapped)
+        arm(s);                                   /* writes to RAM slots never exit: poll the dirty log */
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -22,8 +22,16 @@ static struct dc_client *client;
 static unsigned text_rects, text_bad_rects;
 static int phase;
 
+static unsigned modes_seen, rects_seen;
+
+static void on_mode(void *opaque, const struct dc_mode *m, const uint8_t *pixels)
+{
+    modes_seen++;
+}
+
 static void on_damage(void *opaque, const struct dc_rect *r, unsigned n)
 {
+    rects_seen += n;
     const struct dc_mode *m = dc_client_mode(client);
     if (phase != 1 || !m || m->width != 720)
         return;
@@ -35,7 +43,7 @@ static void on_damage(void *opaque, const struct dc_rect *r, unsigned n)
     }
 }
 
-static const struct dc_client_ops ops = { .damage = on_damage };
+static const struct dc_client_ops ops = { .mode = on_mode, .damage = on_damage };
 
 static uint32_t px(unsigned x, unsigned y)
 {
@@ -158,7 +166,7 @@ static int dump(const char *path, int seconds)
             fputc((int)v & 0xFF, f);
         }
     fclose(f);
-    printf("vga-check: dumped %ux%u\n", m->width, m->height);
+    printf("vga-check: dumped %ux%u (%u modes, %u damage rects seen)\n", m->width, m->height, modes_seen, rects_seen);
     return 0;
 }
 
