@@ -94,11 +94,29 @@ static gboolean settled(gpointer w)
     return TRUE;
 }
 
+struct frames { GdkFrameClock *clock; gint64 until; };
+static gboolean frames_drawn(gpointer d)
+{
+    struct frames *f = d;
+    return gdk_frame_clock_get_frame_counter(f->clock) >= f->until;
+}
+
+/* Waits until @w's window drew @n more frames: a view just switched to
+ * is laid out (its buttons have their place) only then. */
+static void wait_frames(GtkWidget *w, int n)
+{
+    GdkFrameClock *clock = gdk_surface_get_frame_clock(gtk_native_get_surface(gtk_widget_get_native(w)));
+    struct frames f = { clock, gdk_frame_clock_get_frame_counter(clock) + n };
+    gtk_widget_queue_draw(GTK_WIDGET(gtk_widget_get_native(w)));
+    mt_wait(frames_drawn, &f, 5);
+}
+
 /* A real pointer click in the middle of @w, once no transition moves it. */
 static void click(GtkWidget *w)
 {
     int x, y;
     mt_wait(settled, w, 5);
+    wait_frames(w, 2);
     to_window(w, gtk_widget_get_width(w) / 2.0, gtk_widget_get_height(w) / 2.0, &x, &y);
     g_autofree char *id = g_strdup_printf("%lu", xid_of(w)), *sx = g_strdup_printf("%d", x), *sy = g_strdup_printf("%d", y);
     run((const char *const[]){ "xdotool", "mousemove", "--sync", "--window", id, sx, sy, "click", "1", NULL });
@@ -251,22 +269,12 @@ static void open_card(const char *name)
 }
 
 static gboolean mapped(gpointer w) { return gtk_widget_get_mapped(w); }
-struct frames { GdkFrameClock *clock; gint64 until; };
-static gboolean frames_drawn(gpointer d)
-{
-    struct frames *f = d;
-    return gdk_frame_clock_get_frame_counter(f->clock) >= f->until;
-}
-
 /* A window just opened takes clicks once X mapped it and it drew itself. */
 static void wait_window(GtkWindow *w)
 {
     if (!mt_wait(mapped, w, 10))
         die("the window \"%s\" did not appear", gtk_window_get_title(w));
-    GdkFrameClock *clock = gdk_surface_get_frame_clock(gtk_native_get_surface(GTK_NATIVE(w)));
-    struct frames f = { clock, gdk_frame_clock_get_frame_counter(clock) + 2 };
-    gtk_widget_queue_draw(GTK_WIDGET(w));
-    mt_wait(frames_drawn, &f, 5);
+    wait_frames(GTK_WIDGET(w), 2);
     mt_sleep(0.3);
 }
 
