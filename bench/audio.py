@@ -76,18 +76,19 @@ def poll_wav(path, stream, stop):
 
 
 def onsets(pcm, skip):
-    """Byte offsets of click onsets: a loud left sample after >= 50 ms of near silence."""
+    """Byte offsets of click onsets: a loud left sample after >= 50 ms of near
+    silence (thresholds low enough for a mixer that attenuates)."""
     body = pcm[skip:len(pcm) - (len(pcm) - skip) % FRAME]
     left = array.array('h', bytes(body))[0::2]
     if sys.byteorder != 'little':
         left.byteswap()
     out, quiet = [], 0
     for i, v in enumerate(left):
-        if v > 4000 or v < -4000:
+        if v > 1000 or v < -1000:
             if quiet >= RATE // 20:
                 out.append(skip + i * FRAME)
             quiet = 0
-        elif -1000 < v < 1000:
+        elif -300 < v < 300:
             quiet += 1
     return out
 
