@@ -499,6 +499,8 @@ int vga_create(struct vm *vm, struct display_server *ds, const char *rom_path, s
     if ((r = pci_bus_add(vm->pci, &p->pci)) < 0)
         return r;
     vm_add_reset_hook(vm, vga_reset, s);
+    if ((r = vga_state_register(s, p)) < 0)
+        return r;
     if (out)
         *out = s;
     return 0;

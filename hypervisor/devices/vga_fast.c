@@ -79,3 +79,19 @@ int vga_fast_init(struct vga *s)
     s->text_slot = r < 0 ? -1 : r;
     return 0;
 }
+
+void vga_fast_flush(struct vga *s)
+{
+    if (s->text_mapped)
+        shadow_to_vram(s);
+}
+
+void vga_fast_reload(struct vga *s)
+{
+    if (s->text_mapped)
+        for (uint32_t i = 0; i < TEXT_CELLS; i++) {
+            s->text_shadow[2 * i] = s->vram[4 * i];
+            s->text_shadow[2 * i + 1] = s->vram[4 * i + 1];
+        }
+    vga_fast_update(s);
+}

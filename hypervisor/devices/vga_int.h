@@ -107,6 +107,10 @@ void vga_render_free(struct vga *s);
 int vga_fast_init(struct vga *s);
 void vga_fast_update(struct vga *s);          /* after a register write; lock held */
 bool vga_fast_sync(struct vga *s);            /* before rendering: true while mapped */
+void vga_fast_flush(struct vga *s);           /* shadow -> VRAM now (snapshot save) */
+void vga_fast_reload(struct vga *s);          /* VRAM -> shadow, then remap as the registers say */
+/* vga_state.c */
+int vga_state_register(struct vga *s, void *pci_owner);
 /* vga_text.c */
 void vga_render_text(struct vga *s, const struct vga_mode *m, bool full);
 uint32_t vga_palette_rgb(const struct vga *s, uint8_t attr_index);
