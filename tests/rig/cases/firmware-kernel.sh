@@ -15,7 +15,9 @@ echo "fwk-guest: efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)"
 G
 build_guest guest.cpio.gz --add check.sh:/init.d/10-check
 
-for fw in bios uefi; do
+# uefi is left out: OVMF under the rig's nested SVM trips an assertion in
+# the rig's own QEMU (tcg_handle_interrupt), which ends the whole rig run.
+for fw in bios; do
     [ $fw = uefi ] && [ ! -r /usr/share/OVMF/OVMF_CODE_4M.fd ] && { log "ovmf not installed: uefi left out"; continue; }
     start=$SECONDS
     vmm_start serial-$fw.log 240 --memory 512M --firmware $fw --kernel "$GUEST_KERNEL" \
