@@ -73,6 +73,7 @@ static void clear(DomusConsoleView *self)
     self->in_escape = FALSE;
 #ifdef HAVE_VTE
     vte_terminal_reset(self->term, TRUE, TRUE);
+    vte_terminal_feed(self->term, "\033[2J\033[H", -1);   /* reset keeps the screen: another VM's lines */
 #else
     gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->text), "", 0);
 #endif
