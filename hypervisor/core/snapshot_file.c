@@ -132,7 +132,7 @@ void snap_writer_free(struct snap_writer *w)
     memset(w, 0, sizeof(*w));
 }
 
-int snap_write_file(const char *path, const void *data, size_t len, char **error)
+int snap_tmp_create(const char *path, char **tmp_out, char **error)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 8);
@@ -141,13 +141,39 @@ int snap_write_file(const char *path, const void *data, size_t len, char **error
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".XXXXXX", 8);
     int fd = mkostemp(tmp, O_CLOEXEC);
-    int r = 0;
     if (fd < 0) {
-        r = -errno;
+        int r = -errno;
         set_error(error, "cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
         return r;
     }
+    *tmp_out = tmp;
+    return fd;
+}
+
+int snap_tmp_commit(int fd, char *tmp, const char *path, int r, bool data_only, const char *what,
+                    char **error)
+{
+    if (r == 0 && (data_only ? fdatasync(fd) : fsync(fd)) < 0)
+        r = -errno;
+    close(fd);
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0) {
+        set_error(error, "cannot write %s%s: %s", what, path, strerror(-r));
+        unlink(tmp);
+    }
+    free(tmp);
+    return r;
+}
+
+int snap_write_file(const char *path, const void *data, size_t len, char **error)
+{
+    char *tmp;
+    int fd = snap_tmp_create(path, &tmp, error);
+    if (fd < 0)
+        return fd;
+    int r = 0;
     const uint8_t *p = data;
     size_t left = len;
     while (left && r == 0) {
@@ -159,17 +185,7 @@ int snap_write_file(const char *path, const void *data, size_t len, char **error
         else
             p += n, left -= (size_t)n;
     }
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0) {
-        set_error(error, "cannot write %s: %s", path, strerror(-r));
-        unlink(tmp);
-    }
-    free(tmp);
-    return r;
+    return snap_tmp_commit(fd, tmp, path, r, false, "", error);
 }
 
 void snap_image_free(struct snap_image *img)

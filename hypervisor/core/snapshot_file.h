@@ -53,6 +53,13 @@ void snap_writer_add(struct snap_writer *w, const char *name, uint32_t version, 
 int snap_writer_finish(struct snap_writer *w, const struct snap_info *info);
 void snap_writer_free(struct snap_writer *w);
 /* Writes @len bytes to @path through a temporary file, fsync and rename. */
+/* A file written whole or not at all: snap_tmp_create makes PATH.XXXXXX
+ * (returns its fd, *tmp_out its name); snap_tmp_commit syncs it (fdatasync
+ * if @data_only), renames it over PATH when @r is 0, else removes it and
+ * reports "cannot write <what>PATH". Returns the final status. */
+int snap_tmp_create(const char *path, char **tmp_out, char **error);
+int snap_tmp_commit(int fd, char *tmp, const char *path, int r, bool data_only, const char *what,
+                    char **error);
 int snap_write_file(const char *path, const void *data, size_t len, char **error);
 
 /* Parses and checks @buf (taking ownership; freed by snap_image_free). */

@@ -119,19 +119,10 @@ static int write_ram(int fd, const struct guest_mem *mem, uint64_t *bytes)
 int snapshot_ram_save(const struct guest_mem *mem, const char *path, uint64_t ram_id,
                       uint64_t *data_bytes, char **error)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp)
-        return -ENOMEM;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", 8);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int r = -errno;
-        set_error(error, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return r;
-    }
+    char *tmp;
+    int fd = snap_tmp_create(path, &tmp, error);
+    if (fd < 0)
+        return fd;
     uint8_t hdrpage[RAM_HDR_SIZE] = { 0 };
     struct ram_file_header h = { .version = 1, .ram_size = mem->size, .ram_id = ram_id };
     memcpy(h.magic, ram_magic, sizeof(h.magic));
@@ -143,17 +134,7 @@ int snapshot_ram_save(const struct guest_mem *mem, const char *path, uint64_t ra
         r = -errno;
     if (r == 0)
         r = write_ram(fd, mem, data_bytes);
-    if (r == 0 && fdatasync(fd) < 0)
-        r = -errno;
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0) {
-        set_error(error, "cannot write the RAM file %s: %s", path, strerror(-r));
-        unlink(tmp);
-    }
-    free(tmp);
-    return r;
+    return snap_tmp_commit(fd, tmp, path, r, true, "the RAM file ", error);
 }
 
 int snapshot_ram_open(const char *path, uint64_t ram_size, uint64_t ram_id, char **error)
