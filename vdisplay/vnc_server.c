@@ -33,22 +33,52 @@ static struct vnc_server *server_of(rfbClientPtr cl)
 
 /* ---- surface ---- */
 
-static void copy_rect(struct vnc_server *vs, const struct dc_rect *r)
+/* Widens @box (w == 0: empty) to take in columns x0..x1-1 of row y. */
+static void box_add(struct dc_rect *box, int32_t x0, int32_t x1, int32_t y)
+{
+    if (!box->w) {
+        *box = (struct dc_rect){ x0, y, (uint32_t)(x1 - x0), 1 };
+        return;
+    }
+    int32_t bx1 = box->x + (int32_t)box->w, by1 = box->y + (int32_t)box->h;
+    box->x = x0 < box->x ? x0 : box->x;
+    box->w = (uint32_t)((x1 > bx1 ? x1 : bx1) - box->x);
+    box->h = (uint32_t)((y + 1 > by1 ? y + 1 : by1) - box->y);
+}
+
+/* Copies a damaged rect into our surface; with @changed, also finds the
+ * box of pixels that really changed. Guests often damage more than they
+ * drew (Linux's fbdev tracks whole pages: a blinking text cursor damages
+ * full-width rows), and encoding only the real change keeps such updates
+ * next to free for every client. */
+static void copy_rect(struct vnc_server *vs, const struct dc_rect *r, struct dc_rect *changed)
 {
     unsigned rb, gb, bb;
     const struct dc_mode *m = &vs->mode;
     bool xrgb = m->format == DC_FORMAT_XRGB8888 || m->format == DC_FORMAT_ARGB8888;
     if (!dc_format_info(m->format, &rb, &gb, &bb))
         return;
+    uint32_t row[DC_MAX_DIM];
     for (uint32_t y = 0; y < r->h; y++) {
         const uint8_t *s = vs->src + (uint64_t)(r->y + y) * m->stride + (uint64_t)r->x * 4;
         uint32_t *d = vs->surface + (size_t)(r->y + y) * vs->width + r->x;
         if (xrgb) {
-            memcpy(d, s, (size_t)r->w * 4);
-            continue;
+            memcpy(row, s, (size_t)r->w * 4);
+            for (uint32_t x = 0; x < r->w; x++)
+                row[x] &= 0xFFFFFF;      /* the surface never carries alpha */
+        } else {
+            for (uint32_t x = 0; x < r->w; x++, s += 4)
+                row[x] = (uint32_t)s[rb] << 16 | (uint32_t)s[gb] << 8 | s[bb];
         }
-        for (uint32_t x = 0; x < r->w; x++, s += 4)
-            d[x] = (uint32_t)s[rb] << 16 | (uint32_t)s[gb] << 8 | s[bb];
+        if (changed && memcmp(d, row, (size_t)r->w * 4)) {
+            uint32_t x0 = 0, x1 = r->w;
+            while (d[x0] == row[x0])
+                x0++;
+            while (d[x1 - 1] == row[x1 - 1])
+                x1--;
+            box_add(changed, r->x + (int32_t)x0, r->x + (int32_t)x1, r->y + (int32_t)y);
+        }
+        memcpy(d, row, (size_t)r->w * 4);
     }
 }
 
@@ -77,7 +107,7 @@ static void set_surface(struct vnc_server *vs, unsigned w, unsigned h)
     vs->width = w;
     vs->height = h;
     if (vs->src)
-        copy_rect(vs, &(struct dc_rect){ 0, 0, w, h });
+        copy_rect(vs, &(struct dc_rect){ 0, 0, w, h }, NULL);
     if (vs->screen) {
         /* Tells every client (DesktopSize / ExtendedDesktopSize) and marks all modified. */
         rfbNewFramebuffer(vs->screen, (char *)vs->surface, (int)w, (int)h, 8, 3, 4);
@@ -101,9 +131,10 @@ static void on_damage(void *opaque, const struct dc_rect *rects, unsigned n)
 {
     struct vnc_server *vs = opaque;
     for (unsigned i = 0; i < n; i++) {
-        copy_rect(vs, &rects[i]);
-        rfbMarkRectAsModified(vs->screen, rects[i].x, rects[i].y,
-                              rects[i].x + (int)rects[i].w, rects[i].y + (int)rects[i].h);
+        struct dc_rect box = { 0 };
+        copy_rect(vs, &rects[i], &box);
+        if (box.w)
+            rfbMarkRectAsModified(vs->screen, box.x, box.y, box.x + (int)box.w, box.y + (int)box.h);
     }
 }
 

@@ -32,7 +32,7 @@ wait_line fake.log "^mode 1024 768" || { notok "fake-vmm starts"; exit 1; }
 wait_line vnc.log "listening on 127.0.0.1:[0-9]+" || { notok "domus-vnc listens"; exit 1; }
 port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' vnc.log)
 
-echo "1..10"
+echo "1..11"
 pattern="--expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff --expect -64,-64,00ff00"
 "$probe" 127.0.0.1:$port --timeout 10 $pattern --key a --click 100,50 > probe1.log 2>&1 &&
     wait_line fake.log "^key 30 1" && wait_line fake.log "^pointer 100 50 1" &&
@@ -41,6 +41,14 @@ pattern="--expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff 
 "$probe" 127.0.0.1:$port --timeout 10 --resize 800x600 --wait-size 800x600 > probe2.log 2>&1 &&
     wait_line fake.log "^resize 800 600" &&
     ok "VNC desktop size request reaches the VMM and the new mode reaches the client" || notok "VNC resize"
+
+# fbdev-style damage (whole rows for one 8x16 cell): the client still gets
+# the cell right, both ways.
+"$probe" 127.0.0.1:$port --timeout 10 --expect 100,100,ff0000 --key d --after 100,100,ffffff \
+    --after 103,111,ffffff --after 104,100,ff0000 --after 600,100,0000ff > probe-cell.log 2>&1 &&
+    "$probe" 127.0.0.1:$port --timeout 10 --expect 100,100,ffffff --key d --after 100,100,ff0000 \
+    --after 103,111,ff0000 > probe-cell2.log 2>&1 &&
+    ok "a cell drawn and erased under row-wide damage reaches a connected client" || notok "cell update"
 
 # A malformed RFB message closes that client only.
 printf 'RFB 003.008\n\001\377garbage' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; head -c 12 <&3 >/dev/null; cat >&3; sleep 1" 2>/dev/null
@@ -52,7 +60,7 @@ printf 'RFB 003.008\n\001\377garbage' | timeout 5 bash -c "exec 3<>/dev/tcp/127.
     ok "domus-vnc refuses a network-facing listen without a password (exit 2)" || notok "non-loopback refusal: exit $rc"
 
 command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v python3 >/dev/null && [ -x "$view" ] || {
-    for i in 5 6 7 8 9 10; do echo "ok $i # SKIP Xvfb, xdotool, python3 or domus-view missing"; done; exit ${failed:+1}; }
+    for i in 6 7 8 9 10 11; do echo "ok $i # SKIP Xvfb, xdotool, python3 or domus-view missing"; done; exit ${failed:+1}; }
 
 disp=:$((60 + RANDOM % 200))
 Xvfb $disp -screen 0 1600x1200x24 -nolisten tcp > xvfb.log 2>&1 & pids+=($!)
@@ -66,7 +74,7 @@ wid=
 for i in $(seq 1 300); do wid=$(xdotool search --name '^fakevm' 2>/dev/null | head -n1); [ -n "$wid" ] && break; sleep 0.1; done
 [ -n "$wid" ] && ok "domus-view opens a window titled with the VM's name" || {
     notok "domus-view window"
-    for i in 6 7 8 9 10; do echo "not ok $i # no window"; done
+    for i in 7 8 9 10 11; do echo "not ok $i # no window"; done
     exit 1
 }
 xdotool windowmove --sync "$wid" 0 0 2>/dev/null

@@ -2,6 +2,8 @@
  * display channel on a socket with a test pattern (the same one guest-fb
  * paints), follows resize requests like a guest would, and prints the input
  * it receives ("key CODE DOWN", "pointer X Y BUTTONS", "resize W H").
+ * KEY_D toggles an 8x16 white cell at (96,96) and damages its whole rows,
+ * as Linux's fbdev does for a blinking text cursor.
  *
  *   fake-vmm PATH [WxH]
  */
@@ -9,6 +11,7 @@
 #include "vdisplay/display_server.h"
 
 #include "pattern.h"
+#include <linux/input-event-codes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,8 @@
 #include <unistd.h>
 
 static struct display_server *ds;
+static uint32_t *fb;                 /* the current mode's pixels */
+static uint32_t fb_w, fb_h;
 
 static void show(uint32_t w, uint32_t h)
 {
@@ -33,12 +38,27 @@ static void show(uint32_t w, uint32_t h)
     struct dc_mode m = { .width = w, .height = h, .stride = w * 4, .format = DC_FORMAT_XRGB8888,
                          .size = size };
     display_server_set_mode(ds, &m, fd);
-    munmap(px, size);
+    if (fb)
+        munmap(fb, (size_t)fb_w * fb_h * 4);
+    fb = px;
+    fb_w = w;
+    fb_h = h;
     close(fd);                       /* clients hold their own reference */
     printf("mode %u %u\n", w, h);
 }
 
-static void on_key(void *o, uint32_t code, bool down) { printf("key %u %d\n", code, down); }
+static void on_key(void *o, uint32_t code, bool down)
+{
+    printf("key %u %d\n", code, down);
+    if (code != KEY_D || !down || fb_w < 104 || fb_h < 112)
+        return;
+    static bool on;
+    on = !on;
+    for (uint32_t y = 96; y < 112; y++)
+        for (uint32_t x = 96; x < 104; x++)
+            fb[(size_t)y * fb_w + x] = on ? 0xFFFFFF : test_pattern(x, y, fb_w, fb_h);
+    display_server_damage(ds, 0, 96, fb_w, 16);
+}
 static void on_pointer(void *o, int32_t x, int32_t y, uint32_t w, uint32_t h, uint32_t b, int32_t wh, int32_t hw)
 {
     printf("pointer %d %d %u\n", x, y, b);

@@ -18,8 +18,8 @@
 #include <time.h>
 
 struct expect { int x, y; uint32_t rgb; };
-static struct expect expects[16];
-static int nexpects;
+static struct expect expects[16], afters[16];
+static int nexpects, nafters;
 static unsigned long frames;
 static const char *password;
 
@@ -128,6 +128,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--expect") && nexpects < 16) {
             sscanf(v, "%d,%d,%x", &expects[nexpects].x, &expects[nexpects].y, &expects[nexpects].rgb);
             nexpects++;
+        } else if (!strcmp(a, "--after") && nafters < 16) {
+            sscanf(v, "%d,%d,%x", &afters[nafters].x, &afters[nafters].y, &afters[nafters].rgb);
+            nafters++;
         } else if (!strcmp(a, "--key") && nkeys < 16)
             keys[nkeys++] = strlen(v) == 1 ? (uint32_t)(unsigned char)v[0] : (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--click")) sscanf(v, "%d,%d", &click[0], &click[1]);
@@ -167,6 +170,16 @@ int main(int argc, char **argv)
      * unread data turns into a reset, and the server drops what it had. */
     if (nkeys || click[0] >= 0)
         pump(c, 1.0, NULL, NULL);
+    if (nafters) {
+        memcpy(expects, afters, sizeof(afters));
+        nexpects = nafters;
+        if (!pump(c, timeout, pixels_ok, NULL)) {
+            all_match(c, true);
+            fprintf(stderr, "vnc-probe: the update after the input did not arrive\n");
+            return 1;
+        }
+        printf("vnc-probe: %d pixel checks after the input passed\n", nafters);
+    }
     if (resize[0]) {
         if (!SendExtDesktopSize(c, (uint16_t)resize[0], (uint16_t)resize[1])) {
             fprintf(stderr, "vnc-probe: the server does not take desktop size requests\n");
