@@ -69,7 +69,7 @@ bool e1000_dma_allowed(struct e1000 *e)
 /* ---- PHY ---- */
 
 /* The registers that say whether a partner is there. */
-static void phy_link_regs(struct e1000 *e)
+void e1000_phy_link_regs(struct e1000 *e)
 {
     uint16_t *p = e->state.phy;
     bool up = e->state.link_up;
@@ -92,7 +92,7 @@ static void phy_reset(struct e1000 *e)
     p[0x0F] = 0x3000;                /* 1000BASE-T capable */
     p[0x10] = 0x0068;
     p[0x14] = 0x0C60;
-    phy_link_regs(e);
+    e1000_phy_link_regs(e);
 }
 
 static bool phy_reg_readonly(unsigned reg)
@@ -265,7 +265,7 @@ bool e1000_schedule_tx(struct e1000 *e)
     return true;
 }
 
-static void rx_deferred(void *opaque)
+void e1000_rx_deferred(void *opaque)
 {
     struct e1000 *e = opaque;
     net_backend_resume(e->nb);
@@ -348,7 +348,7 @@ void e1000_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
     if (kick_tx && e1000_schedule_tx(e))
         kick_tx = false;
     if (kick_rx && e->loop) {
-        event_loop_call(e->loop, rx_deferred, e);
+        event_loop_call(e->loop, e1000_rx_deferred, e);
         kick_rx = false;
     }
     pthread_mutex_unlock(&e->lock);
@@ -390,7 +390,7 @@ void e1000_set_link(struct e1000 *e, bool up)
     pthread_mutex_lock(&e->lock);
     if (e->state.link_up != up) {
         e->state.link_up = up;
-        phy_link_regs(e);
+        e1000_phy_link_regs(e);
         /* Link status change: the driver rereads the PHY and sets its carrier. */
         e1000_set_icr(e, E1000_ICR_LSC);
     }
@@ -454,7 +454,9 @@ int e1000_create(struct vm *vm, struct net_backend *nb, const uint8_t mac[6])
     e->pci.opaque = e;
     e->pci_owned = true;
     int r = pci_bus_add(vm->pci, &e->pci);
-    if (r < 0)
+    if (r < 0) {
         e1000_free(e);
-    return r;
+        return r;
+    }
+    return e1000_register_state(vm, e);   /* the PCI bus holds it now */
 }

@@ -124,3 +124,9 @@ bool e1000_failed(struct e1000 *e);
 /* Without an event loop (unit tests) a TDT write transmits at once, and
  * the device counts as bus master. */
 int e1000_create(struct vm *vm, struct net_backend *nb, const uint8_t mac[6]);
+/* Live snapshots ("e1000" in the state registry): save() writes the state
+ * to @buf (-ENOSPC below its size); load() refuses another NIC's (MAC) or
+ * an inconsistent state with -EINVAL and changes nothing, else applies it,
+ * re-drives INTx and restarts transmit / held-back receive. */
+long e1000_state_save(struct e1000 *e, void *buf, size_t max);
+int e1000_state_load(struct e1000 *e, const void *buf, size_t len);

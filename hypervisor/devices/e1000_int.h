@@ -63,6 +63,30 @@ void e1000_fail(struct e1000 *e, const char *why);
 bool e1000_dma_allowed(struct e1000 *e);
 /* Queues a transmit run on the I/O thread (once); lock held. False without a loop. */
 bool e1000_schedule_tx(struct e1000 *e);
+/* The PHY's link registers as e->state.link_up says; lock held. */
+void e1000_phy_link_regs(struct e1000 *e);
+/* Lets the backend deliver what it held back (I/O thread). */
+void e1000_rx_deferred(void *opaque);
+
+/* e1000_state.c: the saved state (shared with the unit tests, which forge hostile ones) */
+#define E1000_SAVED_VERSION 1
+
+struct e1000_saved {
+    uint32_t version;
+    uint32_t regs[E1000_REGS_END / 4];
+    uint16_t phy[32];
+    uint16_t eeprom[E1000_EEPROM_WORDS];
+    struct e1000_tx_ctx ctx;
+    uint8_t link_up, failed, tx_bad, tx_popts;
+    uint8_t wire_sk, wire_cs, wire_reading, pad;
+    uint32_t wire_nbits, wire_in;
+    int32_t wire_out_bit;
+    uint32_t ioaddr;
+    uint32_t tx_len;
+    uint8_t tx_frame[NET_MAX_FRAME];
+};
+
+int e1000_register_state(struct vm *vm, struct e1000 *e);
 
 /* e1000_rxtx.c */
 bool e1000_receive(void *opaque, const uint8_t *frame, size_t len);

@@ -6,10 +6,12 @@
  * frames land in the guest's buffers with FCS and status, and hostile rings
  * or buffers stop the device (until a reset), never the VMM. */
 #include "devices/e1000.h"
+#include "devices/e1000_int.h"
 #include "core/memory.h"
 #include "net/net_offload.h"
 #include "net_frames.h"
 
+#include <errno.h>
 #include <endian.h>
 #include <glib.h>
 #include <string.h>
@@ -431,6 +433,111 @@ static void test_hostile_rx(struct fx *f, gconstpointer data)
     g_assert_cmpuint(f->fnb.nb.backlog_count, ==, 0);
 }
 
+/* ---- snapshots ---- */
+
+static uint8_t *save_blob(struct e1000 *e, size_t *len)
+{
+    size_t max = sizeof(struct e1000_saved);
+    uint8_t *b = g_malloc(max);
+    g_assert_cmpint(e1000_state_save(e, b, max - 1), ==, -ENOSPC);
+    long n = e1000_state_save(e, b, max);
+    g_assert_cmpint(n, ==, (long)max);
+    *len = (size_t)n;
+    return b;
+}
+
+/* A blob @e must refuse; its state stays what it was. */
+static void expect_refused(struct e1000 *e, const void *blob, size_t len)
+{
+    size_t n0, n1;
+    g_autofree uint8_t *before = save_blob(e, &n0);
+    g_assert_cmpint(e1000_state_load(e, blob, len), ==, -EINVAL);
+    g_autofree uint8_t *after = save_blob(e, &n1);
+    g_assert_cmpmem(before, n0, after, n1);
+}
+
+/* Saved with a frame received and one half transmitted (its first
+ * descriptor consumed, EOP not yet queued) and an interrupt pending;
+ * restored into a fresh NIC on a copy of the RAM whose host cable is now
+ * out: the MAC is there, the interrupt is raised again, the driver hears
+ * the link went down, and once it is back the next frame lands in the
+ * next buffer and the half frame goes out whole. */
+static void test_snapshot(struct fx *f, gconstpointer data)
+{
+    rx_post(f, 4);
+    uint8_t frame[60] = { 0 };
+    memcpy(frame, mac, 6);
+    frame[20] = 1;
+    g_assert_true(net_backend_deliver(&f->fnb.nb, frame, sizeof(frame)));
+    uint8_t *buf = f->ram + BUF_GPA + 0x10000;
+    size_t len = build_ipv4(buf, false, 100, 0);
+    tx_legacy(f, BUF_GPA + 0x10000, 40, 0, 0, 0);
+    tx_go(f);
+    g_assert_cmpuint(r32(f, E1000_TDH), ==, 1);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);
+    g_assert_true(e1000_irq_level(f->e));
+    size_t blen;
+    g_autofree uint8_t *blob = save_blob(f->e, &blen);
+
+    struct fx g = { .tdt = f->tdt, .rdt = f->rdt };
+    g.ram = g_memdup2(f->ram, RAM_SIZE);
+    guest_mem_init_fake(&g.mem, g.ram, RAM_SIZE);
+    fake_nb_init(&g.fnb);
+    g.e = e1000_new(&g.mem, &g.fnb.nb, NULL, mac);
+    g_assert_cmpint(net_backend_set_link(&g.fnb.nb, false), ==, 0);
+    r32(&g, E1000_ICR);
+    g_assert_false(e1000_irq_level(g.e));
+
+    /* Hostile or foreign states first: refused, nothing changed. */
+    g_autofree uint8_t *bad = g_memdup2(blob, blen);
+    struct e1000_saved *s = (struct e1000_saved *)bad;
+    expect_refused(g.e, bad, blen - 1);
+    s->version++;
+    expect_refused(g.e, bad, blen);
+    s->version--;
+    s->eeprom[0] ^= 0x0100;          /* another MAC: another NIC */
+    expect_refused(g.e, bad, blen);
+    s->eeprom[0] ^= 0x0100;
+    s->tx_len = NET_MAX_FRAME;
+    expect_refused(g.e, bad, blen);
+    s->tx_len = 40;
+    s->failed = 7;
+    expect_refused(g.e, bad, blen);
+    s->failed = 0;
+    s->ioaddr = 0x102;
+    expect_refused(g.e, bad, blen);
+    s->ioaddr = 0;
+    s->wire_nbits = 1000;
+    expect_refused(g.e, bad, blen);
+    s->wire_nbits = 0;
+    g_assert_cmpmem(bad, blen, blob, blen);
+
+    g_assert_cmpint(e1000_state_load(g.e, blob, blen), ==, 0);
+    g_assert_true(e1000_irq_level(g.e));
+    g_assert_cmphex(r32(&g, E1000_ICR) & (E1000_ICR_RXT0 | E1000_ICR_LSC), ==, E1000_ICR_RXT0 | E1000_ICR_LSC);
+    g_assert_false(r32(&g, E1000_STATUS) & E1000_STATUS_LU);
+    g_assert_cmphex(r32(&g, E1000_RAL0), ==, 0x2211d002);
+    g_assert_cmphex(r32(&g, E1000_RAH0), ==, E1000_RAH_AV | 0x4433);
+    g_assert_cmpuint(eeprom_bitbang(&g, 2), ==, 0x4433);
+    g_assert_cmpint(net_backend_set_link(&g.fnb.nb, true), ==, 0);
+    g_assert_true(r32(&g, E1000_STATUS) & E1000_STATUS_LU);
+
+    frame[20] = 2;
+    g_assert_true(net_backend_deliver(&g.fnb.nb, frame, sizeof(frame)));
+    g_assert_cmpuint(r32(&g, E1000_RDH), ==, 2);
+    g_assert_cmpmem(g.ram + BUF_GPA + 0x1000, sizeof(frame), frame, sizeof(frame));
+    g_assert_cmphex(desc(&g, RX_RING, 1)[12] & E1000_RXD_STA_DD, ==, E1000_RXD_STA_DD);
+
+    tx_legacy(&g, BUF_GPA + 0x10000 + 40, (uint16_t)(len - 40), E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS, 0, 0);
+    tx_go(&g);
+    g_assert_cmpuint(g.fnb.frames->len, ==, 1);
+    size_t out_len;
+    const uint8_t *out = fake_nb_frame(&g.fnb, 0, &out_len);
+    g_assert_cmpmem(out, out_len, buf, len);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);   /* the original saw nothing of it */
+    fx_teardown(&g, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -448,5 +555,6 @@ int main(int argc, char **argv)
     ADD("hostile-tx-ring", test_hostile_tx_ring);
     ADD("hostile-tx-buffers", test_hostile_tx_buffers);
     ADD("hostile-rx", test_hostile_rx);
+    ADD("snapshot", test_snapshot);
     return g_test_run();
 }
