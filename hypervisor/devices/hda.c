@@ -5,8 +5,7 @@
  * registers. Guest buffer descriptor lists are hostile: an entry outside
  * RAM, of length zero or an absurd list stops that stream with the
  * descriptor-error bit, as real hardware does. */
-#include "hda.h"
-#include "hda_codec.h"
+#include "hda_int.h"
 #include "devices.h"
 #include "core/event_loop.h"
 #include "core/memory.h"
@@ -21,52 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HDA_TICK_MS        5
-#define HDA_GCAP_VALUE     0x1101          /* 1 output, 1 input stream, 64-bit OK */
-#define HDA_CORB_ENTRIES   256
-#define HDA_RIRB_ENTRIES   256
-#define HDA_BDL_MAX        256
-#define HDA_FMT_SUPPORTED(f) (((f) & 0x7F70) == 0x0010)   /* 48 kHz, 16-bit */
-
-#define HDA_STATE_VERSION  1
-struct hda_state {
-    uint32_t version;
-    uint8_t regs[HDA_REGS_SIZE];
-    struct hda_codec codec;
-};
-
-struct hda_stream {
-    struct hda *h;
-    unsigned n;
-    int timerfd;
-    struct vaudio_stream *vs;
-    unsigned bde;                    /* current descriptor */
-    uint32_t bde_off;                /* bytes done in it */
-    uint8_t carry[4];                /* a frame split across descriptors */
-    unsigned carry_len;
-};
-
-struct hda {
-    struct pci_device pci;
-    const struct guest_mem *mem;
-    struct vaudio *va;
-    struct event_loop *loop;
-    pthread_mutex_t lock;
-    struct hda_state state;          /* regs + codec: what save/restore carries */
-    uint8_t wmask[HDA_REGS_SIZE], w1c[HDA_REGS_SIZE];
-    struct hda_stream streams[HDA_STREAMS];
-    uint64_t wall_start_ns;
-    bool pci_owned;
-};
-
 static uint8_t *R(struct hda *h, unsigned off) { return &h->state.regs[off]; }
-static uint32_t get(struct hda *h, unsigned off, unsigned size)
-{
-    uint32_t v = 0;
-    for (unsigned i = 0; i < size; i++)
-        v |= (uint32_t)h->state.regs[off + i] << (8 * i);
-    return v;
-}
 static void set(struct hda *h, unsigned off, uint32_t v, unsigned size)
 {
     for (unsigned i = 0; i < size; i++)
@@ -79,9 +33,9 @@ static void mask(struct hda *h, unsigned off, uint32_t wm, uint32_t w1c, unsigne
         h->w1c[off + i] = (uint8_t)(w1c >> (8 * i));
     }
 }
-static uint64_t addr64(struct hda *h, unsigned lo, unsigned hi)
+static uint64_t addr64(const struct hda *h, unsigned lo, unsigned hi)
 {
-    return (uint64_t)get(h, hi, 4) << 32 | get(h, lo, 4);
+    return (uint64_t)hda_get(h, hi, 4) << 32 | hda_get(h, lo, 4);
 }
 
 /* ---- interrupts ---- */
@@ -105,13 +59,13 @@ static uint32_t hda_intsts(struct hda *h)
 
 bool hda_irq_level(struct hda *h)
 {
-    uint32_t ctl = get(h, HDA_INTCTL, 4), sts = hda_intsts(h);
+    uint32_t ctl = hda_get(h, HDA_INTCTL, 4), sts = hda_intsts(h);
     if (!(ctl & (1u << 31)))
         return false;
     return (sts & ctl & ((1u << 30) | ((1u << HDA_STREAMS) - 1))) != 0;
 }
 
-static void hda_update_irq(struct hda *h)
+void hda_update_irq(struct hda *h)
 {
     if (h->pci_owned)
         pci_device_set_irq(&h->pci, hda_irq_level(h));
@@ -132,8 +86,8 @@ static void hda_corb_run(struct hda *h)
         return;
     uint64_t corb = addr64(h, HDA_CORBLBASE, HDA_CORBUBASE);
     uint64_t rirb = addr64(h, HDA_RIRBLBASE, HDA_RIRBUBASE);
-    uint16_t wp = get(h, HDA_CORBWP, 2) & 0xFF;
-    uint16_t rp = get(h, HDA_CORBRP, 2) & 0xFF;
+    uint16_t wp = hda_get(h, HDA_CORBWP, 2) & 0xFF;
+    uint16_t rp = hda_get(h, HDA_CORBRP, 2) & 0xFF;
     bool responded = false;
     while (rp != wp) {
         rp = (rp + 1) % HDA_CORB_ENTRIES;
@@ -146,7 +100,7 @@ static void hda_corb_run(struct hda *h)
         uint32_t resp[2] = { hda_command(h, le32toh(verb), &answered), 0 };
         if (!answered)
             continue;
-        uint16_t rwp = (get(h, HDA_RIRBWP, 2) + 1) % HDA_RIRB_ENTRIES;
+        uint16_t rwp = (hda_get(h, HDA_RIRBWP, 2) + 1) % HDA_RIRB_ENTRIES;
         if (guest_mem_write(h->mem, rirb + 8 * rwp, resp, 8) < 0) {
             *R(h, HDA_RIRBCTL) &= (uint8_t)~2;
             break;
@@ -163,9 +117,9 @@ static void hda_corb_run(struct hda *h)
 static void hda_immediate_command(struct hda *h)
 {
     bool answered;
-    uint32_t resp = hda_command(h, get(h, HDA_ICOI, 4), &answered);
+    uint32_t resp = hda_command(h, hda_get(h, HDA_ICOI, 4), &answered);
     set(h, HDA_ICII, resp, 4);
-    uint16_t icis = (uint16_t)get(h, HDA_ICIS, 2);
+    uint16_t icis = (uint16_t)hda_get(h, HDA_ICIS, 2);
     icis &= (uint16_t)~1;            /* not busy */
     if (answered)
         icis |= 2;                   /* result valid */
@@ -180,7 +134,7 @@ static void stream_timer(struct hda_stream *st, bool on)
         event_loop_timer_periodic(st->timerfd, on ? HDA_TICK_MS : 0);
 }
 
-static void stream_stop(struct hda_stream *st)
+void hda_stream_stop(struct hda_stream *st)
 {
     stream_timer(st, false);
     if (st->vs) {
@@ -194,33 +148,42 @@ static void stream_error(struct hda_stream *st)
     struct hda *h = st->h;
     *R(h, HDA_SD(st->n) + HDA_SD_STS) |= HDA_SD_STS_DESE;
     *R(h, HDA_SD(st->n) + HDA_SD_CTL) &= (uint8_t)~HDA_SD_CTL_RUN;
-    stream_stop(st);
+    hda_stream_stop(st);
+}
+
+void hda_stream_run(struct hda_stream *st)
+{
+    unsigned channels = (hda_get(st->h, HDA_SD(st->n) + HDA_SD_FMT, 2) & 0xF) + 1;
+    if (st->h->va) {
+        st->vs = vaudio_stream_new(st->h->va, st->n == 0 ? VAUDIO_CAPTURE : VAUDIO_PLAYBACK, channels);
+        if (st->vs)
+            vaudio_stream_start(st->vs);
+    }
+    stream_timer(st, true);
+}
+
+bool hda_stream_startable(const struct guest_mem *mem, const uint8_t *regs, unsigned n)
+{
+    unsigned base = HDA_SD(n);
+    uint16_t fmt = (uint16_t)hda_regs_get(regs, base + HDA_SD_FMT, 2);
+    uint32_t cbl = hda_regs_get(regs, base + HDA_SD_CBL, 4);
+    unsigned lvi = hda_regs_get(regs, base + HDA_SD_LVI, 2) & 0xFF;
+    uint64_t bdl = (uint64_t)hda_regs_get(regs, base + HDA_SD_BDPU, 4) << 32 | hda_regs_get(regs, base + HDA_SD_BDPL, 4);
+    return HDA_FMT_SUPPORTED(fmt) && (fmt & 0xF) + 1 <= 2 && cbl != 0 && lvi >= 1 &&
+           guest_mem_ptr(mem, bdl, 16ULL * (lvi + 1));
 }
 
 static void stream_start(struct hda_stream *st)
 {
-    struct hda *h = st->h;
-    unsigned base = HDA_SD(st->n);
-    uint16_t fmt = (uint16_t)get(h, base + HDA_SD_FMT, 2);
-    uint32_t cbl = get(h, base + HDA_SD_CBL, 4);
-    unsigned lvi = get(h, base + HDA_SD_LVI, 2) & 0xFF;
-    uint64_t bdl = addr64(h, base + HDA_SD_BDPL, base + HDA_SD_BDPU);
-    unsigned channels = (fmt & 0xF) + 1;
-    if (!HDA_FMT_SUPPORTED(fmt) || channels > 2 || cbl == 0 || lvi < 1 ||
-        !guest_mem_ptr(h->mem, bdl, 16ULL * (lvi + 1))) {
+    if (!hda_stream_startable(st->h->mem, st->h->state.regs, st->n)) {
         stream_error(st);            /* nothing this controller can play */
         return;
     }
     st->bde = 0;
     st->bde_off = 0;
     st->carry_len = 0;
-    set(h, base + HDA_SD_LPIB, 0, 4);
-    if (h->va) {
-        st->vs = vaudio_stream_new(h->va, st->n == 0 ? VAUDIO_CAPTURE : VAUDIO_PLAYBACK, channels);
-        if (st->vs)
-            vaudio_stream_start(st->vs);
-    }
-    stream_timer(st, true);
+    set(st->h, HDA_SD(st->n) + HDA_SD_LPIB, 0, 4);
+    hda_stream_run(st);
 }
 
 /* Moves @len bytes between the guest's buffer at @p and vaudio. */
@@ -279,12 +242,12 @@ void hda_stream_tick(struct hda *h, unsigned n)
         pthread_mutex_unlock(&h->lock);
         return;
     }
-    uint16_t fmt = (uint16_t)get(h, base + HDA_SD_FMT, 2);
+    uint16_t fmt = (uint16_t)hda_get(h, base + HDA_SD_FMT, 2);
     unsigned frame = 2 * ((fmt & 0xF) + 1);
     size_t due = st->vs ? vaudio_stream_frames_due(st->vs) : (size_t)(48 * HDA_TICK_MS);
     size_t bytes = due * frame;
-    unsigned lvi = get(h, base + HDA_SD_LVI, 2) & 0xFF;
-    uint32_t cbl = get(h, base + HDA_SD_CBL, 4), lpib = get(h, base + HDA_SD_LPIB, 4);
+    unsigned lvi = hda_get(h, base + HDA_SD_LVI, 2) & 0xFF;
+    uint32_t cbl = hda_get(h, base + HDA_SD_CBL, 4), lpib = hda_get(h, base + HDA_SD_LPIB, 4);
     uint64_t bdl = addr64(h, base + HDA_SD_BDPL, base + HDA_SD_BDPU);
     unsigned entries_seen = 0;
     while (bytes) {
@@ -323,9 +286,9 @@ void hda_stream_tick(struct hda *h, unsigned n)
             lpib = 0;
     }
     set(h, base + HDA_SD_LPIB, lpib, 4);
-    uint32_t dpl = get(h, HDA_DPLBASE, 4);
+    uint32_t dpl = hda_get(h, HDA_DPLBASE, 4);
     if (dpl & 1) {
-        uint64_t pos = ((uint64_t)get(h, HDA_DPUBASE, 4) << 32 | (dpl & ~0x7Fu)) + 8ULL * n;
+        uint64_t pos = ((uint64_t)hda_get(h, HDA_DPUBASE, 4) << 32 | (dpl & ~0x7Fu)) + 8ULL * n;
         uint32_t le = htole32(lpib);
         guest_mem_write(h->mem, pos, &le, 4);
     }
@@ -343,7 +306,7 @@ static void stream_tick_cb(void *opaque, uint32_t events)
 
 static void stream_reset(struct hda *h, unsigned n)
 {
-    stream_stop(&h->streams[n]);
+    hda_stream_stop(&h->streams[n]);
     unsigned base = HDA_SD(n);
     memset(R(h, base), 0, 0x20);
     set(h, base + HDA_SD_FIFOS, n == 0 ? 0x1D : 0x3C, 2);   /* FIFO sizes as on ICH6 */
@@ -400,7 +363,7 @@ static void hda_init_masks(struct hda *h)
     }
 }
 
-static uint64_t now_ns(void)
+uint64_t hda_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -414,8 +377,8 @@ uint64_t hda_mmio_read(void *opaque, uint64_t offset, unsigned size)
         return 0;
     pthread_mutex_lock(&h->lock);
     set(h, HDA_INTSTS, hda_intsts(h), 4);
-    set(h, HDA_WALCLK, (uint32_t)((now_ns() - h->wall_start_ns) * 24 / 1000), 4);  /* 24 MHz */
-    uint64_t v = get(h, (unsigned)offset, size);
+    set(h, HDA_WALCLK, (uint32_t)((hda_now_ns() - h->wall_start_ns) * 24 / 1000), 4);  /* 24 MHz */
+    uint64_t v = hda_get(h, (unsigned)offset, size);
     pthread_mutex_unlock(&h->lock);
     return v;
 }
@@ -464,14 +427,14 @@ void hda_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size
         uint8_t ctl = *R(h, base + HDA_SD_CTL);
         if (ctl & HDA_SD_CTL_SRST) {
             if (!(old_ctl[n] & HDA_SD_CTL_SRST)) {
-                uint32_t tag = get(h, base, 3) & 0xFF0000;
+                uint32_t tag = hda_get(h, base, 3) & 0xFF0000;
                 stream_reset(h, n);
                 set(h, base, tag | HDA_SD_CTL_SRST, 3);
             }
         } else if ((ctl & HDA_SD_CTL_RUN) && !(old_ctl[n] & HDA_SD_CTL_RUN)) {
             stream_start(&h->streams[n]);
         } else if (!(ctl & HDA_SD_CTL_RUN) && (old_ctl[n] & HDA_SD_CTL_RUN)) {
-            stream_stop(&h->streams[n]);
+            hda_stream_stop(&h->streams[n]);
         }
     }
 #undef TOUCHES
@@ -490,7 +453,7 @@ struct hda *hda_new(const struct guest_mem *mem, struct vaudio *va, struct event
     h->va = va;
     h->loop = loop;
     h->state.version = HDA_STATE_VERSION;
-    h->wall_start_ns = now_ns();
+    h->wall_start_ns = hda_now_ns();
     pthread_mutex_init(&h->lock, NULL);
     for (unsigned n = 0; n < HDA_STREAMS; n++) {
         struct hda_stream *st = &h->streams[n];
@@ -513,7 +476,7 @@ void hda_free(struct hda *h)
     if (!h)
         return;
     for (unsigned n = 0; n < HDA_STREAMS; n++) {
-        stream_stop(&h->streams[n]);
+        hda_stream_stop(&h->streams[n]);
         if (h->streams[n].timerfd >= 0) {
             if (h->loop)
                 event_loop_del(h->loop, h->streams[n].timerfd);
@@ -539,5 +502,5 @@ int hda_create(struct vm *vm, struct vaudio *va)
         hda_free(h);
         return r;
     }
-    return 0;
+    return hda_register_state(vm, h);   /* the PCI bus holds it now */
 }

@@ -3,6 +3,7 @@
  * the unit tests, which drive the registers on fake guest memory. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HDA_MMIO_SIZE   0x4000
@@ -68,3 +69,9 @@ void hda_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size
 void hda_stream_tick(struct hda *h, unsigned n);
 /* Whether the controller asserts its interrupt line. */
 bool hda_irq_level(struct hda *h);
+/* Live snapshots ("hda" in the state registry): save() writes the state to
+ * @buf (-ENOSPC below its size); load() refuses an inconsistent state with
+ * -EINVAL and changes nothing, else applies it, reopens the host streams of
+ * running streams (which go on from the saved position) and re-drives INTx. */
+long hda_state_save(struct hda *h, void *buf, size_t max);
+int hda_state_load(struct hda *h, const void *buf, size_t len);

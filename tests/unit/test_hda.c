@@ -4,9 +4,11 @@
  * the stream with the descriptor error bit instead of anything worse.
  * Also vaudio: --audio parsing, bounded buffering, a missing sound server. */
 #include "devices/hda.h"
+#include "devices/hda_int.h"
 #include "core/memory.h"
 #include "vaudio.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -35,11 +37,12 @@ static uint32_t r32(struct fx *f, unsigned off) { return (uint32_t)hda_mmio_read
 static uint16_t r16(struct fx *f, unsigned off) { return (uint16_t)hda_mmio_read(f->h, off, 2); }
 static uint8_t r8(struct fx *f, unsigned off) { return (uint8_t)hda_mmio_read(f->h, off, 1); }
 
-static void fx_setup(struct fx *f, gconstpointer data)
+/* A controller on @ram (taken over) playing into its own WAV file. */
+static void fx_open(struct fx *f, uint8_t *ram, const char *tag)
 {
-    f->ram = g_malloc0(RAM_SIZE);
+    f->ram = ram;
     guest_mem_init_fake(&f->mem, f->ram, RAM_SIZE);
-    f->wav = g_strdup_printf("%s/domus-hda-test-%d.wav", g_get_tmp_dir(), (int)getpid());
+    f->wav = g_strdup_printf("%s/domus-hda-test-%d%s.wav", g_get_tmp_dir(), (int)getpid(), tag);
     struct vaudio_config c;
     char why[256], spec[512];
     snprintf(spec, sizeof(spec), "wav:%s", f->wav);
@@ -53,6 +56,11 @@ static void fx_setup(struct fx *f, gconstpointer data)
     w32(f, HDA_GCTL, 1);
     g_assert_cmpuint(r32(f, HDA_GCTL) & 1, ==, 1);
     g_assert_cmpuint(r16(f, HDA_STATESTS), ==, 1);
+}
+
+static void fx_setup(struct fx *f, gconstpointer data)
+{
+    fx_open(f, g_malloc0(RAM_SIZE), "");
 }
 
 static void fx_teardown(struct fx *f, gconstpointer data)
@@ -226,6 +234,114 @@ static void test_vaudio(void)
     g_unlink("/tmp/domus-x.wav");
 }
 
+/* ---- snapshots ---- */
+
+static uint8_t *save_blob(struct hda *h)
+{
+    uint8_t *b = g_malloc(sizeof(struct hda_saved));
+    g_assert_cmpint(hda_state_save(h, b, sizeof(struct hda_saved) - 1), ==, -ENOSPC);
+    g_assert_cmpint(hda_state_save(h, b, sizeof(struct hda_saved)), ==, sizeof(struct hda_saved));
+    return b;
+}
+
+/* Refused, and nothing changed (the wall clock moves on by itself). */
+static void expect_refused(struct hda *h, const void *blob, size_t len)
+{
+    g_autofree uint8_t *before = save_blob(h);
+    g_assert_cmpint(hda_state_load(h, blob, len), ==, -EINVAL);
+    g_autofree uint8_t *after = save_blob(h);
+    g_assert_cmpmem(before, offsetof(struct hda_saved, wallclock_ns), after, offsetof(struct hda_saved, wallclock_ns));
+}
+
+static gchar *wav_data(struct fx *f, gsize *len)
+{
+    gchar *file;
+    g_assert_true(g_file_get_contents(f->wav, &file, len, NULL));
+    g_assert_cmpuint(*len, >=, 44);
+    *len -= 44;
+    memmove(file, file + 44, *len);
+    return file;
+}
+
+/* Saved mid-stream (in the second descriptor, a converter format set over
+ * CORB, a buffer-complete interrupt pending); restored into a fresh
+ * controller on a copy of the RAM with a WAV of its own: the position,
+ * format, codec setting and interrupt are there, and playback goes on
+ * from exactly the saved position. */
+static void test_snapshot(struct fx *f, gconstpointer data)
+{
+    int16_t *pcm = (int16_t *)(f->ram + BUF_GPA);
+    for (unsigned i = 0; i < 4800 * 2; i++)
+        pcm[i] = (int16_t)(3 * i + 7);
+    w32(f, HDA_CORBLBASE, CORB_GPA);
+    w32(f, HDA_RIRBLBASE, RIRB_GPA);
+    w8(f, HDA_RIRBCTL, 2);
+    w8(f, HDA_CORBCTL, 2);
+    corb_command(f, 0x00220011);     /* DAC format: 48 kHz 16-bit stereo */
+    unsigned sd = setup_stream(f, BUF_GPA, 9600, BUF_GPA + 9600, 9600, 0x0011);
+    for (int i = 0; i < 4 && !(r8(f, sd + HDA_SD_STS) & HDA_SD_STS_BCIS); i++) {
+        g_usleep(20000);
+        hda_stream_tick(f->h, OUT);
+    }
+    uint32_t lpib = r32(f, sd + HDA_SD_LPIB);
+    g_assert_cmpuint(lpib, >, 9600);  /* in the second descriptor */
+    g_assert_true(hda_irq_level(f->h));
+    g_autofree uint8_t *blob = save_blob(f->h);
+    size_t len = sizeof(struct hda_saved);
+
+    struct fx g;
+    fx_open(&g, g_memdup2(f->ram, RAM_SIZE), "-restored");
+    g_autofree uint8_t *bad = g_memdup2(blob, len);
+    struct hda_saved *s = (struct hda_saved *)bad;
+    expect_refused(g.h, bad, len - 4);
+    s->version = 2;
+    expect_refused(g.h, bad, len);
+    s->version = HDA_SAVED_VERSION;
+    s->regs[HDA_GCAP] = 0x02;        /* another controller */
+    expect_refused(g.h, bad, len);
+    s->regs[HDA_GCAP] = blob[HDA_GCAP];
+    s->streams[OUT].bde = 5;         /* past the last valid index */
+    expect_refused(g.h, bad, len);
+    s->streams[OUT].bde = 1;
+    s->streams[OUT].carry_len = 4;
+    expect_refused(g.h, bad, len);
+    s->streams[OUT].carry_len = 0;
+    s->regs[sd + HDA_SD_FMT + 1] = 0x40;   /* 44.1 kHz while running */
+    expect_refused(g.h, bad, len);
+    s->regs[sd + HDA_SD_FMT + 1] = 0;
+    s->regs[sd + HDA_SD_BDPL + 2] = 0xF0;  /* list outside RAM while running */
+    expect_refused(g.h, bad, len);
+    s->regs[sd + HDA_SD_BDPL + 2] = 0;
+    s->codec.power[2] = 9;
+    expect_refused(g.h, bad, len);
+    s->codec.power[2] = blob[offsetof(struct hda_saved, codec.power[2])];
+    g_assert_cmpmem(bad, len, blob, len);
+    g_assert_false(hda_irq_level(g.h));
+
+    g_assert_cmpint(hda_state_load(g.h, blob, len), ==, 0);
+    g_assert_cmpuint(r32(&g, sd + HDA_SD_LPIB), ==, lpib);
+    g_assert_cmphex(r16(&g, sd + HDA_SD_FMT), ==, 0x0011);
+    g_assert_cmphex(r8(&g, sd + HDA_SD_CTL) & HDA_SD_CTL_RUN, ==, HDA_SD_CTL_RUN);
+    g_assert_true(hda_irq_level(g.h));
+    g_assert_cmphex(corb_command(&g, 0x002A0000), ==, 0x0011);
+    w8(&g, sd + HDA_SD_STS, HDA_SD_STS_BCIS);
+    g_assert_false(hda_irq_level(g.h));
+    for (int i = 0; i < 3; i++) {
+        g_usleep(20000);
+        hda_stream_tick(g.h, OUT);
+    }
+    uint32_t lpib2 = r32(&g, sd + HDA_SD_LPIB);
+    g_assert_cmpuint(lpib2 < lpib ? lpib2 + 19200 : lpib2, >, lpib);
+    gsize n;
+    g_autofree gchar *out = wav_data(&g, &n);
+    g_assert_cmpuint(n, >=, 4 * 480);
+    g_assert_cmpuint(n, <=, 19200);
+    /* What the restored controller played starts where the saved one stopped. */
+    for (gsize i = 0; i < n; i++)
+        g_assert_cmpuint((uint8_t)out[i], ==, f->ram[BUF_GPA + (lpib + i) % 19200]);
+    fx_teardown(&g, NULL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -233,6 +349,7 @@ int main(int argc, char **argv)
     T("codec-commands", test_codec_commands);
     T("playback-to-wav", test_playback_to_wav);
     T("hostile-bdl", test_hostile_bdl);
+    T("snapshot", test_snapshot);
     g_test_add_func("/vaudio/basics", test_vaudio);
     return g_test_run();
 }
