@@ -188,16 +188,26 @@ def run(vmm, image, work):
     v.ask("?", "marker E n=2")
     v.finish()
 
+    # The emulated NIC and sound card (no drivers in the payload) save and
+    # load too; the sound card's host side (the WAV file) is reopened.
+    wav = os.path.join(work, "out.wav")
+    e = Vmm(vmm, image, work, "e", ["--net", "user,model=e1000", "--audio", "wav:" + wav])
+    e.ask("e", "marker E n=1")
+    expect_ok(e.cmd(execute="snapshot-save", path=os.path.join(work, "e.state")), "snapshot-save with e1000 + HDA")
+    e.ask("f", "marker F n=2")
+    expect_ok(e.cmd(execute="snapshot-load", path=os.path.join(work, "e.state")), "snapshot-load with e1000 + HDA")
+    e.ask("?", "marker E n=2")
+    e.finish()
+
     # A device without snapshot support refuses by name.
-    n = Vmm(vmm, image, work, "n", ["--net", "user,model=e1000"])
+    n = Vmm(vmm, image, work, "n", ["--audio", "wav:" + wav, "--sound", "virtio"])
     n.ask("?", "marker -")
-    expect_error(n.cmd(execute="snapshot-save", path=os.path.join(work, "net.state")), ["e1000"],
+    expect_error(n.cmd(execute="snapshot-save", path=os.path.join(work, "snd.state")), ["virtio-snd"],
                  "device without snapshot support")
-    if os.path.exists(os.path.join(work, "net.state")):
+    if os.path.exists(os.path.join(work, "snd.state")):
         fail("a refused snapshot left a state file")
     n.ask("?", "marker - n=2")
     n.finish()
-
 
 if __name__ == "__main__":
     main()
