@@ -104,6 +104,15 @@ def expect_error(reply, words, what):
     print(f"refused as expected ({what}): {desc}")
 
 
+def save_change_revert(v, state, what):
+    v.ask("e", "marker E n=1")
+    expect_ok(v.cmd(execute="snapshot-save", path=state), "snapshot-save with " + what)
+    v.ask("f", "marker F n=2")
+    expect_ok(v.cmd(execute="snapshot-load", path=state), "snapshot-load with " + what)
+    v.ask("?", "marker E n=2")
+    v.finish()
+
+
 def main():
     vmm, image = sys.argv[1:3]
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -179,25 +188,12 @@ def run(vmm, image, work):
         fail(f"--restore into 32M: status {out.returncode}, stderr {out.stderr!r}")
     print("refused as expected (--restore with other RAM size):", out.stderr.strip())
 
-    # virtio-net (no driver in the payload) saves and loads too.
-    v = Vmm(vmm, image, work, "v", ["--net", "user"])
-    v.ask("e", "marker E n=1")
-    expect_ok(v.cmd(execute="snapshot-save", path=os.path.join(work, "v.state")), "snapshot-save with virtio-net")
-    v.ask("f", "marker F n=2")
-    expect_ok(v.cmd(execute="snapshot-load", path=os.path.join(work, "v.state")), "snapshot-load with virtio-net")
-    v.ask("?", "marker E n=2")
-    v.finish()
-
-    # The emulated NIC and sound card (no drivers in the payload) save and
-    # load too; the sound card's host side (the WAV file) is reopened.
+    # Devices the payload has no driver for save and load too: virtio-net;
+    # the emulated NIC and sound card, whose host side (the WAV file) is reopened.
     wav = os.path.join(work, "out.wav")
-    e = Vmm(vmm, image, work, "e", ["--net", "user,model=e1000", "--audio", "wav:" + wav])
-    e.ask("e", "marker E n=1")
-    expect_ok(e.cmd(execute="snapshot-save", path=os.path.join(work, "e.state")), "snapshot-save with e1000 + HDA")
-    e.ask("f", "marker F n=2")
-    expect_ok(e.cmd(execute="snapshot-load", path=os.path.join(work, "e.state")), "snapshot-load with e1000 + HDA")
-    e.ask("?", "marker E n=2")
-    e.finish()
+    for tag, extra, what in (("v", ["--net", "user"], "virtio-net"),
+                             ("e", ["--net", "user,model=e1000", "--audio", "wav:" + wav], "e1000 + HDA")):
+        save_change_revert(Vmm(vmm, image, work, tag, extra), os.path.join(work, tag + ".state"), what)
 
     # A device without snapshot support refuses by name.
     n = Vmm(vmm, image, work, "n", ["--audio", "wav:" + wav, "--sound", "virtio"])
