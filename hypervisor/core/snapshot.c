@@ -349,6 +349,14 @@ static int load_devices(struct vm *vm, const struct snap_image *img, char **erro
     return 0;
 }
 
+static void devices_loaded(struct vm *vm)
+{
+    struct vm_states *s = vm->states;
+    for (unsigned i = 0; s && i < s->n; i++)
+        if (s->e[i].ops->loaded)
+            s->e[i].ops->loaded(s->e[i].opaque);
+}
+
 /* Devices, chips and vCPUs as they are now, to put back if a load fails
  * halfway (RAM is loaded after everything that can refuse). */
 static int capture(struct vm *vm, struct snap_image *img, char **error)
@@ -390,6 +398,8 @@ static int load_image(struct vm *vm, const struct snap_image *img, int ramfd, bo
     }
     if ((r = snapshot_kvm_load_clock(vm, img)) < 0)
         set_error(error, "KVM refused the saved clock: %s", strerror(-r));
+    else
+        devices_loaded(vm);
     return r;
 }
 
@@ -457,6 +467,7 @@ int vm_snapshot_load(struct vm *vm, const struct snapshot_request *req, struct s
         snapshot_kvm_load_chips(vm, &before);
         load_devices(vm, &before, NULL);
         snapshot_kvm_load_vcpus(vm, &before);
+        devices_loaded(vm);
     }
     snap_image_free(&before);
     snap_image_free(&img);

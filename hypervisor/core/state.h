@@ -31,6 +31,10 @@ struct state_ops {
     /* May be NULL: finishes in-flight work (disk requests, held buffers) so
      * that what save() sees is final. Returns -errno to refuse the snapshot. */
     int (*quiesce)(void *opaque);
+    /* May be NULL: called after a load once everything -- guest RAM and
+     * vCPUs included -- is back, before the vCPUs run: re-drives what is
+     * derived from guest RAM (a display's host copies of guest pixels). */
+    void (*loaded)(void *opaque);
 };
 
 /* Registers @opaque's state as @name ("serial", "virtio-blk"...; ".1",

@@ -6,7 +6,7 @@
  *
  * Command errors are answered with the spec's ERR_* responses; only a
  * malformed descriptor chain stops the device (virtio_queue_pop). */
-#include "virtio_gpu.h"
+#include "virtio_gpu_int.h"
 #include "core/vm.h"
 #include "vdisplay/display_server.h"
 
@@ -23,47 +23,7 @@
 #define GPU_DEFAULT_W    1024
 #define GPU_DEFAULT_H    768
 
-struct gpu_backing { uint8_t *host; uint64_t len; };
-
-struct gpu_resource {
-    uint32_t id, format, width, height, stride;
-    uint64_t size;
-    int memfd;
-    uint8_t *data;                   /* host storage (the memfd mapped) */
-    struct gpu_backing *iov;
-    unsigned niov;
-    uint64_t backing_len;
-    bool direct;                     /* backing is contiguous guest RAM: clients map it */
-    uint64_t direct_offset;          /* of the backing in the guest RAM memfd */
-};
-
-#define VIRTIO_GPU_STATE_VERSION 1
-struct virtio_gpu_state {
-    uint32_t version;
-    uint32_t pref_width, pref_height;
-    uint32_t events_read;
-    uint32_t scanout_resource;
-    struct virtio_gpu_rect scanout_rect;
-};
-
-struct virtio_gpu {
-    struct virtio_device vdev;
-    const struct guest_mem *mem;
-    struct display_server *ds;
-    struct virtio_gpu_state state;
-    struct gpu_resource *res[GPU_MAX_RESOURCES];
-    uint64_t total_bytes;
-    uint32_t cursor_resource;
-    void (*on_release)(void *opaque);  /* another display (VGA) takes the channel back */
-    void *release_opaque;
-    bool scanout_shown;
-    struct virtq_chain chain;        /* I/O thread scratch, under vdev.lock */
-    uint8_t req[sizeof(struct virtio_gpu_resp_edid)];
-    uint8_t resp[sizeof(struct virtio_gpu_resp_edid)];
-    struct virtio_gpu_mem_entry entries[GPU_MAX_BACKING];
-};
-
-static struct gpu_resource *res_find(struct virtio_gpu *gpu, uint32_t id)
+struct gpu_resource *gpu_res_find(struct virtio_gpu *gpu, uint32_t id)
 {
     for (unsigned i = 0; id && i < GPU_MAX_RESOURCES; i++)
         if (gpu->res[i] && gpu->res[i]->id == id)
@@ -71,7 +31,7 @@ static struct gpu_resource *res_find(struct virtio_gpu *gpu, uint32_t id)
     return NULL;
 }
 
-static uint32_t dc_format(uint32_t virtio_format)
+uint32_t gpu_dc_format(uint32_t virtio_format)
 {
     switch (virtio_format) {
     case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM: return DC_FORMAT_ARGB8888;
@@ -88,11 +48,11 @@ static uint32_t dc_format(uint32_t virtio_format)
 
 /* ---- what the clients see ---- */
 
-static void publish_scanout(struct virtio_gpu *gpu)
+void gpu_publish_scanout(struct virtio_gpu *gpu)
 {
     if (!gpu->ds)
         return;
-    struct gpu_resource *r = res_find(gpu, gpu->state.scanout_resource);
+    struct gpu_resource *r = gpu_res_find(gpu, gpu->state.scanout_resource);
     __atomic_store_n(&gpu->scanout_shown, r != NULL, __ATOMIC_RELEASE);
     if (!r && gpu->on_release) {
         gpu->on_release(gpu->release_opaque);
@@ -105,7 +65,7 @@ static void publish_scanout(struct virtio_gpu *gpu)
         m.width = s->width;
         m.height = s->height;
         m.stride = r->stride;
-        m.format = dc_format(r->format);
+        m.format = gpu_dc_format(r->format);
         m.offset = (uint64_t)s->y * r->stride + (uint64_t)s->x * 4;
         m.size = (uint64_t)r->stride * (s->height - 1) + (uint64_t)s->width * 4;
         if (r->direct) {
@@ -123,33 +83,64 @@ static void res_drop_backing(struct virtio_gpu *gpu, struct gpu_resource *r)
 {
     bool was_direct = r->direct;
     free(r->iov);
+    gpu->total_entries -= r->niov;
     r->iov = NULL;
     r->niov = 0;
     r->backing_len = 0;
     r->direct = false;
     if (was_direct && r->id == gpu->state.scanout_resource)
-        publish_scanout(gpu);
+        gpu_publish_scanout(gpu);
 }
 
-static void res_free(struct virtio_gpu *gpu, struct gpu_resource *r)
+void gpu_res_destroy(struct gpu_resource *r)
+{
+    free(r->iov);
+    munmap(r->data, r->size);
+    close(r->memfd);
+    free(r);
+}
+
+void gpu_res_free(struct virtio_gpu *gpu, struct gpu_resource *r)
 {
     for (unsigned i = 0; i < GPU_MAX_RESOURCES; i++)
         if (gpu->res[i] == r)
             gpu->res[i] = NULL;
-    free(r->iov);
-    munmap(r->data, r->size);
-    close(r->memfd);
+    gpu->total_entries -= r->niov;
     gpu->total_bytes -= r->size;
-    free(r);
+    gpu_res_destroy(r);
 }
 
 /* ---- commands (vdev.lock held); each returns the response type ---- */
 
+struct gpu_resource *gpu_res_new(uint32_t id, uint32_t format, uint32_t width, uint32_t height)
+{
+    struct gpu_resource *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    uint64_t size = (uint64_t)width * 4 * height;
+    /* A sparse memfd: pages cost memory only once the guest draws on them. */
+    r->memfd = memfd_create("domus-gpu-resource", MFD_CLOEXEC);
+    if (r->memfd < 0 || ftruncate(r->memfd, (off_t)size) < 0 ||
+        (r->data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0)) == MAP_FAILED) {
+        if (r->memfd >= 0)
+            close(r->memfd);
+        free(r);
+        return NULL;
+    }
+    r->id = id;
+    r->format = format;
+    r->width = width;
+    r->height = height;
+    r->stride = width * 4;
+    r->size = size;
+    return r;
+}
+
 static uint32_t cmd_create_2d(struct virtio_gpu *gpu, const struct virtio_gpu_resource_create_2d *c)
 {
-    if (!c->resource_id || res_find(gpu, c->resource_id))
+    if (!c->resource_id || gpu_res_find(gpu, c->resource_id))
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-    if (!dc_format(c->format) || !c->width || !c->height ||
+    if (!gpu_dc_format(c->format) || !c->width || !c->height ||
         c->width > GPU_MAX_DIM || c->height > GPU_MAX_DIM)
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     uint64_t size = (uint64_t)c->width * 4 * c->height;
@@ -160,24 +151,9 @@ static uint32_t cmd_create_2d(struct virtio_gpu *gpu, const struct virtio_gpu_re
         slot++;
     if (slot == GPU_MAX_RESOURCES)
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-    struct gpu_resource *r = calloc(1, sizeof(*r));
+    struct gpu_resource *r = gpu_res_new(c->resource_id, c->format, c->width, c->height);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-    /* A sparse memfd: pages cost memory only once the guest draws on them. */
-    r->memfd = memfd_create("domus-gpu-resource", MFD_CLOEXEC);
-    if (r->memfd < 0 || ftruncate(r->memfd, (off_t)size) < 0 ||
-        (r->data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0)) == MAP_FAILED) {
-        if (r->memfd >= 0)
-            close(r->memfd);
-        free(r);
-        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-    }
-    r->id = c->resource_id;
-    r->format = c->format;
-    r->width = c->width;
-    r->height = c->height;
-    r->stride = c->width * 4;
-    r->size = size;
     gpu->res[slot] = r;
     gpu->total_bytes += size;
     return VIRTIO_GPU_RESP_OK_NODATA;
@@ -185,7 +161,7 @@ static uint32_t cmd_create_2d(struct virtio_gpu *gpu, const struct virtio_gpu_re
 
 static uint32_t cmd_unref(struct virtio_gpu *gpu, const struct virtio_gpu_resource_unref *c)
 {
-    struct gpu_resource *r = res_find(gpu, c->resource_id);
+    struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
     bool shown = r->id == gpu->state.scanout_resource;
@@ -193,16 +169,10 @@ static uint32_t cmd_unref(struct virtio_gpu *gpu, const struct virtio_gpu_resour
         gpu->state.scanout_resource = 0;
     if (r->id == gpu->cursor_resource)
         gpu->cursor_resource = 0;
-    res_free(gpu, r);
+    gpu_res_free(gpu, r);
     if (shown)
-        publish_scanout(gpu);
+        gpu_publish_scanout(gpu);
     return VIRTIO_GPU_RESP_OK_NODATA;
-}
-
-/* Whether @r lies wholly inside a WxH surface. */
-static bool rect_inside(const struct virtio_gpu_rect *r, uint32_t w, uint32_t h)
-{
-    return r->x <= w && r->width <= w - r->x && r->y <= h && r->height <= h - r->y;
 }
 
 static uint32_t cmd_set_scanout(struct virtio_gpu *gpu, const struct virtio_gpu_set_scanout *c)
@@ -211,26 +181,26 @@ static uint32_t cmd_set_scanout(struct virtio_gpu *gpu, const struct virtio_gpu_
         return VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
     if (!c->resource_id) {           /* display off */
         gpu->state.scanout_resource = 0;
-        publish_scanout(gpu);
+        gpu_publish_scanout(gpu);
         return VIRTIO_GPU_RESP_OK_NODATA;
     }
-    struct gpu_resource *r = res_find(gpu, c->resource_id);
+    struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-    if (!c->r.width || !c->r.height || !rect_inside(&c->r, r->width, r->height))
+    if (!c->r.width || !c->r.height || !gpu_rect_inside(&c->r, r->width, r->height))
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     gpu->state.scanout_resource = r->id;
     gpu->state.scanout_rect = c->r;
-    publish_scanout(gpu);
+    gpu_publish_scanout(gpu);
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
 static uint32_t cmd_flush(struct virtio_gpu *gpu, const struct virtio_gpu_resource_flush *c)
 {
-    struct gpu_resource *r = res_find(gpu, c->resource_id);
+    struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-    if (!rect_inside(&c->r, r->width, r->height))
+    if (!gpu_rect_inside(&c->r, r->width, r->height))
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     if (r->id != gpu->state.scanout_resource || !gpu->ds)
         return VIRTIO_GPU_RESP_OK_NODATA;
@@ -269,12 +239,12 @@ static void backing_read(const struct gpu_resource *r, uint64_t off, uint8_t *ds
 
 static uint32_t cmd_transfer(struct virtio_gpu *gpu, const struct virtio_gpu_transfer_to_host_2d *c)
 {
-    struct gpu_resource *r = res_find(gpu, c->resource_id);
+    struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
     if (!r->iov)
         return VIRTIO_GPU_RESP_ERR_UNSPEC;
-    if (!rect_inside(&c->r, r->width, r->height))
+    if (!gpu_rect_inside(&c->r, r->width, r->height))
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     if (!c->r.width || !c->r.height)
         return VIRTIO_GPU_RESP_OK_NODATA;
@@ -294,9 +264,36 @@ static uint32_t cmd_transfer(struct virtio_gpu *gpu, const struct virtio_gpu_tra
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
+int gpu_res_attach(struct virtio_gpu *gpu, struct gpu_resource *r, const struct virtio_gpu_mem_entry *e, unsigned n)
+{
+    struct gpu_backing *iov = calloc(n, sizeof(*iov));
+    if (!iov)
+        return -ENOMEM;
+    uint64_t total = 0;
+    bool contiguous = gpu->mem->memfd >= 0;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct gpu_backing){ guest_mem_ptr(gpu->mem, e[i].addr, e[i].length), e[i].addr, e[i].length };
+        if (!iov[i].host || !e[i].length) {
+            free(iov);
+            return -EFAULT;
+        }
+        if (i && iov[i].host != iov[i - 1].host + iov[i - 1].len)
+            contiguous = false;
+        total += e[i].length;
+    }
+    r->iov = iov;
+    r->niov = n;
+    r->backing_len = total;
+    if (contiguous && total >= r->size) {
+        r->direct = true;
+        r->direct_offset = (uint64_t)(iov[0].host - gpu->mem->base);
+    }
+    return 0;
+}
+
 static uint32_t cmd_attach_backing(struct virtio_gpu *gpu, const struct virtio_gpu_resource_attach_backing *c)
 {
-    struct gpu_resource *r = res_find(gpu, c->resource_id);
+    struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
     if (r->iov || !c->nr_entries || c->nr_entries > GPU_MAX_BACKING)
@@ -304,38 +301,20 @@ static uint32_t cmd_attach_backing(struct virtio_gpu *gpu, const struct virtio_g
     size_t bytes = (size_t)c->nr_entries * sizeof(struct virtio_gpu_mem_entry);
     if (iov_to_buf(gpu->chain.out, gpu->chain.nout, sizeof(*c), gpu->entries, bytes) != bytes)
         return VIRTIO_GPU_RESP_ERR_UNSPEC;
-    struct gpu_backing *iov = calloc(c->nr_entries, sizeof(*iov));
-    if (!iov)
+    if (gpu->total_entries + c->nr_entries > GPU_MAX_ENTRIES_TOTAL)
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-    uint64_t total = 0;
-    bool contiguous = gpu->mem->memfd >= 0;
-    for (unsigned i = 0; i < c->nr_entries; i++) {
-        const struct virtio_gpu_mem_entry *e = &gpu->entries[i];
-        iov[i].host = guest_mem_ptr(gpu->mem, e->addr, e->length);
-        iov[i].len = e->length;
-        if (!iov[i].host || !e->length) {
-            free(iov);
-            return VIRTIO_GPU_RESP_ERR_UNSPEC;
-        }
-        if (i && iov[i].host != iov[i - 1].host + iov[i - 1].len)
-            contiguous = false;
-        total += e->length;
-    }
-    r->iov = iov;
-    r->niov = c->nr_entries;
-    r->backing_len = total;
-    if (contiguous && total >= r->size) {
-        r->direct = true;
-        r->direct_offset = (uint64_t)(iov[0].host - gpu->mem->base);
-        if (r->id == gpu->state.scanout_resource)
-            publish_scanout(gpu);
-    }
+    int err = gpu_res_attach(gpu, r, gpu->entries, c->nr_entries);
+    if (err < 0)
+        return err == -ENOMEM ? VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY : VIRTIO_GPU_RESP_ERR_UNSPEC;
+    gpu->total_entries += r->niov;
+    if (r->direct && r->id == gpu->state.scanout_resource)
+        gpu_publish_scanout(gpu);
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
 static uint32_t cmd_detach_backing(struct virtio_gpu *gpu, const struct virtio_gpu_resource_detach_backing *c)
 {
-    struct gpu_resource *r = res_find(gpu, c->resource_id);
+    struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
     if (!r)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
     if (!r->iov)
@@ -430,35 +409,54 @@ static void ctrl_one(struct virtio_gpu *gpu)
 
 /* ---- cursor ---- */
 
+bool gpu_cursor_fits(const struct gpu_resource *r)
+{
+    unsigned rb, gb, bb;
+    return r->width <= DC_CURSOR_MAX && r->height <= DC_CURSOR_MAX &&
+           dc_format_info(gpu_dc_format(r->format), &rb, &gb, &bb);
+}
+
+void gpu_publish_cursor(struct virtio_gpu *gpu, bool shape)
+{
+    if (!gpu->ds)
+        return;
+    struct gpu_resource *r = gpu_res_find(gpu, gpu->cursor_resource);
+    if (shape && !r) {
+        display_server_cursor(gpu->ds, 0, 0, 0, 0, NULL);
+    } else if (shape) {
+        static uint32_t argb[DC_CURSOR_MAX * DC_CURSOR_MAX];
+        unsigned rb = 0, gb = 0, bb = 0;    /* set: the resource passed gpu_cursor_fits() */
+        dc_format_info(gpu_dc_format(r->format), &rb, &gb, &bb);
+        unsigned ab = 6 - rb - gb - bb;     /* the remaining byte of the four */
+        bool has_alpha = r->format == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM ||
+                         r->format == VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM ||
+                         r->format == VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM ||
+                         r->format == VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM;
+        const uint8_t *src = r->direct ? r->iov[0].host : r->data;
+        for (uint32_t i = 0; i < r->width * r->height; i++) {
+            const uint8_t *p = src + i * 4;
+            argb[i] = (uint32_t)(has_alpha ? p[ab] : 0xFF) << 24 | (uint32_t)p[rb] << 16 |
+                      (uint32_t)p[gb] << 8 | p[bb];
+        }
+        display_server_cursor(gpu->ds, r->width, r->height, gpu->cursor_hot_x, gpu->cursor_hot_y, argb);
+    }
+    display_server_cursor_pos(gpu->ds, gpu->cursor_x, gpu->cursor_y, r != NULL);
+}
+
 static void cursor_update(struct virtio_gpu *gpu, const struct virtio_gpu_update_cursor *c)
 {
-    if (!gpu->ds || c->pos.scanout_id != 0)
+    if (c->pos.scanout_id != 0)
         return;
-    if (c->hdr.type == VIRTIO_GPU_CMD_UPDATE_CURSOR) {
-        struct gpu_resource *r = res_find(gpu, c->resource_id);
-        static uint32_t argb[DC_CURSOR_MAX * DC_CURSOR_MAX];
-        unsigned rb, gb, bb;
-        if (!r || r->width > DC_CURSOR_MAX || r->height > DC_CURSOR_MAX ||
-            !dc_format_info(dc_format(r->format), &rb, &gb, &bb)) {
-            gpu->cursor_resource = 0;
-            display_server_cursor(gpu->ds, 0, 0, 0, 0, NULL);
-        } else {
-            unsigned ab = 6 - rb - gb - bb;     /* the remaining byte of the four */
-            bool has_alpha = r->format == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM ||
-                             r->format == VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM ||
-                             r->format == VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM ||
-                             r->format == VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM;
-            const uint8_t *src = r->direct ? r->iov[0].host : r->data;
-            for (uint32_t i = 0; i < r->width * r->height; i++) {
-                const uint8_t *p = src + i * 4;
-                argb[i] = (uint32_t)(has_alpha ? p[ab] : 0xFF) << 24 | (uint32_t)p[rb] << 16 |
-                          (uint32_t)p[gb] << 8 | p[bb];
-            }
-            gpu->cursor_resource = r->id;
-            display_server_cursor(gpu->ds, r->width, r->height, c->hot_x, c->hot_y, argb);
-        }
+    bool shape = c->hdr.type == VIRTIO_GPU_CMD_UPDATE_CURSOR;
+    if (shape) {
+        struct gpu_resource *r = gpu_res_find(gpu, c->resource_id);
+        gpu->cursor_resource = r && gpu_cursor_fits(r) ? r->id : 0;
+        gpu->cursor_hot_x = c->hot_x;
+        gpu->cursor_hot_y = c->hot_y;
     }
-    display_server_cursor_pos(gpu->ds, (int32_t)c->pos.x, (int32_t)c->pos.y, gpu->cursor_resource != 0);
+    gpu->cursor_x = (int32_t)c->pos.x;
+    gpu->cursor_y = (int32_t)c->pos.y;
+    gpu_publish_cursor(gpu, shape);
 }
 
 static void gpu_queue_notify(struct virtio_device *vdev, unsigned q)
@@ -511,11 +509,12 @@ static void gpu_reset(struct virtio_device *vdev)
     struct virtio_gpu *gpu = vdev->priv;
     for (unsigned i = 0; i < GPU_MAX_RESOURCES; i++)
         if (gpu->res[i])
-            res_free(gpu, gpu->res[i]);
+            gpu_res_free(gpu, gpu->res[i]);
     gpu->state.scanout_resource = 0;
     gpu->state.events_read = 0;
-    gpu->cursor_resource = 0;
-    publish_scanout(gpu);
+    gpu->cursor_resource = gpu->cursor_hot_x = gpu->cursor_hot_y = 0;
+    gpu->cursor_x = gpu->cursor_y = 0;
+    gpu_publish_scanout(gpu);
     if (gpu->ds)
         display_server_cursor(gpu->ds, 0, 0, 0, 0, NULL);
 }
@@ -531,6 +530,7 @@ static const struct virtio_device_ops virtio_gpu_ops = {
     .config_write = gpu_config_write,
     .queue_notify = gpu_queue_notify,
     .reset = gpu_reset,
+    .state = &virtio_gpu_state_ops,
 };
 
 void virtio_gpu_share_display(struct virtio_gpu *gpu, void (*on_release)(void *opaque), void *opaque)

@@ -95,6 +95,7 @@ struct virtio_gpu_config {
 #define GPU_MAX_TOTAL        (256u << 20)           /* bytes in all resources */
 #define GPU_MAX_RESOURCES    512
 #define GPU_MAX_BACKING      32768                  /* entries in one attach */
+#define GPU_MAX_ENTRIES_TOTAL (1u << 18)            /* entries in all attaches (bounds saved state too) */
 /* Modes a viewer may ask for (kept within what one EDID timing can say). */
 #define GPU_MIN_W 320
 #define GPU_MIN_H 200

@@ -2,7 +2,8 @@
  * display channel client on the other end of a socketpair: what a viewer
  * sees after the guest's commands, and that hostile commands get ERR_*
  * responses while the device keeps working. */
-#include "virtio/virtio_gpu.h"
+#include "virtio/virtio_gpu_int.h"
+#include "core/state.h"
 #include "fake_virtq.h"
 #include "core/event_loop.h"
 #include "vdisplay/display_client.h"
@@ -27,13 +28,19 @@ int virtio_pci_create(struct vm *vm, struct virtio_device *vdev)
 #define USED_GPA   0x3000
 #define REQ_GPA    0x10000
 #define RESP_GPA   0x20000
+#define CURSORQ_GPA 0x4000           /* the cursor queue's rings */
 #define FB_GPA     0x100000          /* guest framebuffer pages */
+#define CURSOR_GPA 0x800000          /* the cursor image's backing */
 
 struct seen {
     unsigned modes, damages;
     struct dc_mode mode;
     const uint8_t *pixels;
     struct dc_rect last;
+    unsigned cursors;
+    struct dc_cursor cursor;
+    uint32_t cursor_px0;             /* the cursor image's first pixel */
+    struct dc_cursor_pos pos;
 };
 
 struct fx {
@@ -45,6 +52,7 @@ struct fx {
     struct dc_client *client;
     struct seen seen;
     unsigned config_irqs;
+    struct fake_vq cursorq;
 };
 
 static void on_mode(void *o, const struct dc_mode *m, const uint8_t *px)
@@ -62,7 +70,18 @@ static void on_damage(void *o, const struct dc_rect *r, unsigned n)
     s->last = r[n - 1];
 }
 
-static const struct dc_client_ops seen_ops = { .mode = on_mode, .damage = on_damage };
+static void on_cursor(void *o, const struct dc_cursor *c, const uint32_t *argb)
+{
+    struct seen *s = o;
+    s->cursors++;
+    s->cursor = *c;
+    s->cursor_px0 = c->width ? argb[0] : 0;
+}
+
+static void on_cursor_pos(void *o, const struct dc_cursor_pos *p) { ((struct seen *)o)->pos = *p; }
+
+static const struct dc_client_ops seen_ops = { .mode = on_mode, .damage = on_damage, .cursor = on_cursor,
+                                               .cursor_pos = on_cursor_pos };
 
 static void count_config(struct virtio_device *vdev) { ((struct fx *)vdev->transport)->config_irqs++; }
 static void no_irq(struct virtio_device *vdev, unsigned q) { }
@@ -84,6 +103,7 @@ static void fx_setup(struct fx *f, gconstpointer data)
     fake_driver_ok(f->vdev, 0);
     struct fake_vq vq;
     fake_vq_enable(&vq, f->vdev, &f->mem, 0, DESC_GPA, QSZ);
+    fake_vq_enable(&f->cursorq, f->vdev, &f->mem, 1, CURSORQ_GPA, QSZ);
 }
 
 static void fx_teardown(struct fx *f, gconstpointer data)
@@ -197,6 +217,19 @@ static void test_display_info_and_edid(struct fx *f, gconstpointer data)
     g_assert_cmpuint(cmd(f, &ge, sizeof(ge)), ==, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
 }
 
+/* The client's framebuffer holds pattern() over WxH. */
+static void assert_pattern_shown(struct fx *f, uint32_t w, uint32_t h)
+{
+    g_assert_nonnull(f->seen.pixels);
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            uint32_t px;
+            memcpy(&px, f->seen.pixels + (uint64_t)y * f->seen.mode.stride + x * 4, 4);
+            if (px != pattern(x, y))
+                g_error("pixel (%u,%u) is %06x, wanted %06x", x, y, px, pattern(x, y));
+        }
+}
+
 /* Draws a pattern into backing pages laid out as @n entries of @w*@h/n
  * pixels each, spaced so they are not contiguous when @gap. */
 static void draw_and_show(struct fx *f, uint32_t w, uint32_t h, unsigned n, bool gap)
@@ -221,13 +254,7 @@ static void draw_and_show(struct fx *f, uint32_t w, uint32_t h, unsigned n, bool
     g_assert_cmpuint(f->seen.mode.format, ==, DC_FORMAT_XRGB8888);
     g_assert_nonnull(f->seen.pixels);
     g_assert_cmpuint(f->seen.mode.flags & DC_MODE_F_GUEST_RAM, ==, gap || n > 1 ? 0 : DC_MODE_F_GUEST_RAM);
-    for (uint32_t y = 0; y < h; y++)
-        for (uint32_t x = 0; x < w; x++) {
-            uint32_t px;
-            memcpy(&px, f->seen.pixels + (uint64_t)y * f->seen.mode.stride + x * 4, 4);
-            if (px != pattern(x, y))
-                g_error("pixel (%u,%u) is %06x, wanted %06x", x, y, px, pattern(x, y));
-        }
+    assert_pattern_shown(f, w, h);
 }
 
 static void test_scanout_shadow(struct fx *f, gconstpointer data)
@@ -367,6 +394,226 @@ static void test_bad_clients(struct fx *f, gconstpointer data)
     draw_and_show(f, 16, 8, 1, false);
 }
 
+/* ---- saved state ---- */
+
+#define CURSOR_REQ_GPA 0x30000
+
+static void update_cursor(struct fx *f, uint32_t id, uint32_t hot_x, uint32_t hot_y, uint32_t x, uint32_t y)
+{
+    struct virtio_gpu_update_cursor c = { { VIRTIO_GPU_CMD_UPDATE_CURSOR }, { 0, x, y }, id, hot_x, hot_y };
+    memcpy(f->mem.base + CURSOR_REQ_GPA, &c, sizeof(c));
+    fake_vq_offer(&f->cursorq, &(struct fake_seg){ CURSOR_REQ_GPA, sizeof(c), false }, 1);
+    f->vdev->ops->queue_notify(f->vdev, 1);
+    uint32_t id_used, len;
+    g_assert_true(fake_vq_take_used(&f->cursorq, &id_used, &len));
+    g_assert_cmpint(dc_client_dispatch(f->client), ==, 0);
+}
+
+/* A 16x16 cursor (resource 2, opaque red with one blue first pixel) at
+ * 10,20 with its hot spot at 3,4. */
+static void show_cursor(struct fx *f)
+{
+    struct virtio_gpu_resource_create_2d c = { { VIRTIO_GPU_CMD_RESOURCE_CREATE_2D },
+                                               2, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 16, 16 };
+    g_assert_cmpuint(cmd(f, &c, sizeof(c)), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    uint32_t *img = (uint32_t *)(f->mem.base + CURSOR_GPA);
+    for (int i = 0; i < 256; i++)
+        img[i] = 0xFFFF0000;
+    img[0] = 0xFF0000FF;
+    struct virtio_gpu_mem_entry e = { CURSOR_GPA, 16 * 16 * 4 };
+    g_assert_cmpuint(attach(f, 2, &e, 1), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    g_assert_cmpuint(transfer(f, 2, 0, 0, 16, 16, 0), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    update_cursor(f, 2, 3, 4, 10, 20);
+    g_assert_cmpuint(f->seen.cursor.width, ==, 16);
+    g_assert_cmpuint(f->seen.pos.visible, ==, 1);
+}
+
+static void *state_save(struct virtio_device *vdev, size_t *len)
+{
+    size_t max = 64;
+    void *buf = g_malloc(max);
+    long n;
+    while ((n = vdev->ops->state->save(vdev, buf, max)) == -ENOSPC)
+        buf = g_realloc(buf, max *= 2);
+    g_assert_cmpint(n, >, 0);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* What a client attached to @f sees after a load: the pattern at WxH, a
+ * full-frame repaint, the cursor and its position. */
+static void assert_restored_view(struct fx *f, uint32_t w, uint32_t h)
+{
+    g_assert_cmpint(dc_client_dispatch(f->client), ==, 0);
+    g_assert_cmpuint(f->seen.mode.width, ==, w);
+    g_assert_cmpuint(f->seen.mode.height, ==, h);
+    assert_pattern_shown(f, w, h);
+    g_assert_cmpint(f->seen.last.x, ==, 0);
+    g_assert_cmpint(f->seen.last.y, ==, 0);
+    g_assert_cmpuint(f->seen.last.w, ==, w);
+    g_assert_cmpuint(f->seen.last.h, ==, h);
+    g_assert_cmpuint(f->seen.cursor.width, ==, 16);
+    g_assert_cmpuint(f->seen.cursor.hot_x, ==, 3);
+    g_assert_cmpuint(f->seen.cursor.hot_y, ==, 4);
+    g_assert_cmphex(f->seen.cursor_px0, ==, 0xFF0000FF);
+    g_assert_cmpint(f->seen.pos.x, ==, 10);
+    g_assert_cmpint(f->seen.pos.y, ==, 20);
+    g_assert_cmpuint(f->seen.pos.visible, ==, 1);
+}
+
+/* Save, then load into a new device on a copy of guest RAM (a restore in
+ * a new process), and in place after the guest changed everything (a
+ * revert): clients see the saved frame and cursor again. */
+static void test_state_round_trip(struct fx *f, gconstpointer data)
+{
+    draw_and_show(f, 64, 32, 4, true);
+    show_cursor(f);
+    virtio_gpu_request_size(f->gpu, 800, 600);
+    size_t len;
+    void *blob = state_save(f->vdev, &len);
+    const size_t px_len = CURSOR_GPA + 4096 - FB_GPA;     /* the pixels, not the rings */
+    void *ram_copy = g_memdup2(f->mem.base + FB_GPA, px_len);
+
+    struct fx f2;
+    fx_setup(&f2, NULL);
+    memcpy(f2.mem.base + FB_GPA, ram_copy, px_len);
+    unsigned modes = f2.seen.modes;
+    g_assert_cmpint(f2.vdev->ops->state->load(f2.vdev, blob, len), ==, 0);
+    f2.vdev->ops->state->loaded(f2.vdev);
+    g_assert_cmpuint(f2.seen.modes, ==, modes);     /* nothing before loaded() */
+    assert_restored_view(&f2, 64, 32);
+    struct virtio_gpu_config cfg;
+    f2.vdev->ops->config_read(f2.vdev, 0, &cfg, sizeof(cfg));
+    g_assert_cmpuint(cfg.events_read, ==, VIRTIO_GPU_EVENT_DISPLAY);
+    g_assert_cmpuint(f2.config_irqs, ==, 1);        /* the unacknowledged event, again */
+    struct virtio_gpu_ctrl_hdr h = { VIRTIO_GPU_CMD_GET_DISPLAY_INFO };
+    g_assert_cmpuint(cmd(&f2, &h, sizeof(h)), ==, VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+    struct virtio_gpu_resp_display_info *di = (void *)(f2.mem.base + RESP_GPA);
+    g_assert_cmpuint(di->pmodes[0].r.width, ==, 800);
+    /* The restored device goes on: the guest's next frame shows. */
+    g_assert_cmpuint(flush(&f2, 1, 0, 0, 8, 8), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    fx_teardown(&f2, NULL);
+
+    /* In place: the guest draws over everything, drops the cursor, makes a
+     * new resource; the revert's RAM comes back before loaded(), as in a
+     * snapshot (the rings stay: this test has no transport state to revert). */
+    memset(f->mem.base + FB_GPA, 0x55, 64 * 32 * 4 + 4 * 4096);
+    g_assert_cmpuint(transfer(f, 1, 0, 0, 64, 32, 0), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    struct virtio_gpu_resource_unref u = { { VIRTIO_GPU_CMD_RESOURCE_UNREF }, 2 };
+    g_assert_cmpuint(cmd(f, &u, sizeof(u)), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    update_cursor(f, 0, 0, 0, 0, 0);
+    g_assert_cmpuint(create(f, 9, 32, 32), ==, VIRTIO_GPU_RESP_OK_NODATA);
+    g_assert_cmpuint(f->vdev->ops->state->load(f->vdev, blob, len), ==, 0);
+    memcpy(f->mem.base + FB_GPA, ram_copy, px_len);
+    f->vdev->ops->state->loaded(f->vdev);
+    assert_restored_view(f, 64, 32);
+    g_assert_cmpuint(create(f, 9, 32, 32), ==, VIRTIO_GPU_RESP_OK_NODATA);   /* 9 went with the revert */
+    size_t len2;
+    void *blob2 = state_save(f->vdev, &len2);
+    g_assert_cmpuint(len2, ==, len + sizeof(struct gpu_saved_resource));
+    g_assert_cmpint(f->vdev->ops->state->save(f->vdev, blob2, 16), ==, -ENOSPC);
+    g_free(blob2);
+    g_free(ram_copy);
+    g_free(blob);
+}
+
+/* Hostile saved states: each is refused with -EINVAL, the device keeps
+ * what it had (its own save is byte for byte the same) and clients hear
+ * nothing. */
+static void test_state_hostile(struct fx *f, gconstpointer data)
+{
+    draw_and_show(f, 80, 32, 4, true);     /* too wide for a cursor */
+    g_assert_cmpuint(create(f, 3, 8, 8), ==, VIRTIO_GPU_RESP_OK_NODATA);   /* no backing */
+    show_cursor(f);
+    size_t len;
+    uint8_t *good = state_save(f->vdev, &len);
+    g_assert_cmpuint(len, ==, sizeof(struct gpu_saved) + 3 * sizeof(struct gpu_saved_resource) +
+                              5 * sizeof(struct virtio_gpu_mem_entry));
+    const struct state_ops *ops = f->vdev->ops->state;
+    g_assert_cmpint(ops->load(f->vdev, good, len), ==, 0);       /* as saved: accepted */
+    ops->loaded(f->vdev);
+    g_assert_cmpint(dc_client_dispatch(f->client), ==, 0);
+    unsigned modes = f->seen.modes, damages = f->seen.damages, cursors = f->seen.cursors;
+
+    /* Resources in saved order: 1 (4 entries), 3 (none), 2 (the cursor, 1 entry). */
+    const size_t r1 = sizeof(struct gpu_saved);
+    const size_t e1 = r1 + sizeof(struct gpu_saved_resource);
+    const size_t r3 = e1 + 4 * sizeof(struct virtio_gpu_mem_entry);
+    const size_t r2 = r3 + sizeof(struct gpu_saved_resource);
+    const size_t e2 = r2 + sizeof(struct gpu_saved_resource);
+#define HDR(field) (offsetof(struct gpu_saved, field))
+#define RES(at, field) ((at) + offsetof(struct gpu_saved_resource, field))
+#define ENT(at, i, field) ((at) + (i) * sizeof(struct virtio_gpu_mem_entry) + offsetof(struct virtio_gpu_mem_entry, field))
+    static const struct { const char *what; size_t at; unsigned width; uint64_t value; } bad[] = {
+        { "version", HDR(version), 4, 99 },
+        { "too many resources", HDR(nresources), 4, GPU_MAX_RESOURCES + 1 },
+        { "resource count off by one", HDR(nresources), 4, 4 },
+        { "too many entries", HDR(nentries), 4, GPU_MAX_ENTRIES_TOTAL + 1 },
+        { "entry count off", HDR(nentries), 4, 6 },
+        { "events_read unknown bit", HDR(events_read), 4, 0x80 },
+        { "preferred width 0", HDR(pref_width), 4, 0 },
+        { "preferred height huge", HDR(pref_height), 4, 1u << 20 },
+        { "scanout resource missing", HDR(scanout_resource), 4, 77 },
+        { "scanout rect outside", HDR(scanout_rect.x), 4, 60 },
+        { "scanout rect empty", HDR(scanout_rect.width), 4, 0 },
+        { "cursor resource missing", HDR(cursor_resource), 4, 78 },
+        { "cursor resource too big", HDR(cursor_resource), 4, 1 },
+        { "resource id 0", RES(r1, id), 4, 0 },
+        { "duplicate resource id", RES(r3, id), 4, 2 },
+        { "unknown format", RES(r3, format), 4, 999 },
+        { "width 0", RES(r3, width), 4, 0 },
+        { "width over the limit", RES(r3, width), 4, GPU_MAX_DIM + 1 },
+        { "entries of one resource more than the total", RES(r3, nentries), 4, 1 },
+        { "entries over the attach limit", RES(r2, nentries), 4, GPU_MAX_BACKING + 1 },
+        { "backing beyond RAM", ENT(e1, 2, addr), 8, RAM_SIZE - 16 },
+        { "backing address wraps", ENT(e2, 0, addr), 8, ~0ull - 100 },
+        { "backing of length 0", ENT(e1, 0, length), 4, 0 },
+    };
+    uint8_t *blob = g_malloc(len + 64);
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        memcpy(blob, good, len);
+        memcpy(blob + bad[i].at, &bad[i].value, bad[i].width);
+        if (ops->load(f->vdev, blob, len) != -EINVAL)
+            g_error("a saved state with %s was not refused", bad[i].what);
+    }
+    memcpy(blob, good, len);
+    g_assert_cmpint(ops->load(f->vdev, blob, len - 1), ==, -EINVAL);
+    g_assert_cmpint(ops->load(f->vdev, blob, len + 1), ==, -EINVAL);
+    g_assert_cmpint(ops->load(f->vdev, blob, sizeof(struct gpu_saved) - 1), ==, -EINVAL);
+    g_assert_cmpint(ops->load(f->vdev, blob, 0), ==, -EINVAL);
+    /* Within the size limit each, but over the device's total. */
+    struct gpu_saved h;
+    memcpy(&h, good, sizeof(h));
+    h.nresources = 3;
+    h.nentries = 0;
+    h.scanout_resource = h.cursor_resource = 0;
+    memcpy(blob, &h, sizeof(h));
+    for (uint32_t i = 0; i < 3; i++) {
+        struct gpu_saved_resource big = { 100 + i, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8192, 4096, 0, 0 };
+        memcpy(blob + sizeof(h) + i * sizeof(big), &big, sizeof(big));
+    }
+    g_assert_cmpint(ops->load(f->vdev, blob, sizeof(h) + 3 * sizeof(struct gpu_saved_resource)), ==, -EINVAL);
+    h.nresources = 1;                /* one resource over the size limit */
+    memcpy(blob, &h, sizeof(h));
+    struct gpu_saved_resource huge = { 100, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, GPU_MAX_DIM, GPU_MAX_DIM, 0, 0 };
+    memcpy(blob + sizeof(h), &huge, sizeof(huge));
+    g_assert_cmpint(ops->load(f->vdev, blob, sizeof(h) + sizeof(huge)), ==, -EINVAL);
+
+    size_t len_after;
+    void *after = state_save(f->vdev, &len_after);
+    g_assert_cmpuint(len_after, ==, len);
+    g_assert_cmpmem(after, len_after, good, len);
+    g_assert_cmpint(dc_client_dispatch(f->client), ==, 0);
+    g_assert_cmpuint(f->seen.modes, ==, modes);
+    g_assert_cmpuint(f->seen.damages, ==, damages);
+    g_assert_cmpuint(f->seen.cursors, ==, cursors);
+    g_assert_cmpuint(flush(f, 1, 0, 0, 4, 4), ==, VIRTIO_GPU_RESP_OK_NODATA);   /* still working */
+    g_assert_cmpuint(f->seen.damages, ==, damages + 1);
+    g_free(after);
+    g_free(blob);
+    g_free(good);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -377,5 +624,7 @@ int main(int argc, char **argv)
     T("hostile-commands", test_hostile_commands);
     T("fence", test_fence);
     T("bad-clients", test_bad_clients);
+    T("state-round-trip", test_state_round_trip);
+    T("state-hostile", test_state_hostile);
     return g_test_run();
 }
