@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Counts test results from meson's testlog.json: every TAP subtest counts on
+"""Counts test results from meson's testlog.json files (one per meson test
+run, all counted together): every TAP subtest counts on
 its own (a rig run of ten cases is ten tests), other tests count once.
 Prints the names of failures and a final plain line
 `N passed, N failed[, N skipped]`. Exits 1 on any failure or when nothing
@@ -16,38 +17,42 @@ import sys
 TAP = re.compile(r'^(not ok|ok)\b[^#]*(?:#\s*(SKIP|TODO)\b)?', re.I)
 
 
-def main(path):
+def records(paths):
+    for path in paths:
+        with open(path) as f:
+            yield from map(json.loads, f)
+
+
+def main(paths):
     passed = failed = skipped = 0
     failures = []
-    with open(path) as f:
-        for line in f:
-            t = json.loads(line)
-            name, result = t['name'], t['result']
-            subtests = [m for m in map(TAP.match, (t.get('stdout') or '').splitlines()) if m]
-            if not subtests:
-                if result in ('OK', 'EXPECTEDFAIL'):
-                    passed += 1
-                elif result == 'SKIP':
-                    skipped += 1
-                else:
-                    failed += 1
-                    failures.append(f'{name}: {result}')
-                continue
-            sub_failed = 0
-            for m in subtests:
-                ok = m.group(1).lower() == 'ok'
-                directive = (m.group(2) or '').upper()
-                if directive == 'SKIP':
-                    skipped += 1
-                elif ok != (directive == 'TODO'):
-                    passed += 1
-                else:
-                    sub_failed += 1
-                    failures.append(f'{name}: {m.string.strip()}')
-            failed += sub_failed
-            if result not in ('OK', 'SKIP', 'EXPECTEDFAIL') and not sub_failed:
+    for t in records(paths):
+        name, result = t['name'], t['result']
+        subtests = [m for m in map(TAP.match, (t.get('stdout') or '').splitlines()) if m]
+        if not subtests:
+            if result in ('OK', 'EXPECTEDFAIL'):
+                passed += 1
+            elif result == 'SKIP':
+                skipped += 1
+            else:
                 failed += 1
-                failures.append(f'{name}: {result} after {len(subtests)} results')
+                failures.append(f'{name}: {result}')
+            continue
+        sub_failed = 0
+        for m in subtests:
+            ok = m.group(1).lower() == 'ok'
+            directive = (m.group(2) or '').upper()
+            if directive == 'SKIP':
+                skipped += 1
+            elif ok != (directive == 'TODO'):
+                passed += 1
+            else:
+                sub_failed += 1
+                failures.append(f'{name}: {m.string.strip()}')
+        failed += sub_failed
+        if result not in ('OK', 'SKIP', 'EXPECTEDFAIL') and not sub_failed:
+            failed += 1
+            failures.append(f'{name}: {result} after {len(subtests)} results')
     for f in failures:
         print(f'FAILED {f}')
     print(f'{passed} passed, {failed} failed' + (f', {skipped} skipped' if skipped else ''))
@@ -55,4 +60,4 @@ def main(path):
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))
