@@ -3,9 +3,11 @@
  * paints), follows resize requests like a guest would, and prints the input
  * it receives ("key CODE DOWN", "pointer X Y BUTTONS", "resize W H").
  * KEY_D toggles an 8x16 white cell at (96,96) and damages its whole rows,
- * as Linux's fbdev does for a blinking text cursor.
+ * as Linux's fbdev does for a blinking text cursor. With FRAME_FILE, each
+ * new mode's first frame is also written there as a PPM, for tests that
+ * compare a client's whole picture with the VMM's.
  *
- *   fake-vmm PATH [WxH]
+ *   fake-vmm PATH [WxH [FRAME_FILE]]
  */
 #include "core/event_loop.h"
 #include "vdisplay/display_server.h"
@@ -21,6 +23,23 @@
 static struct display_server *ds;
 static uint32_t *fb;                 /* the current mode's pixels */
 static uint32_t fb_w, fb_h;
+static const char *frame_file;
+
+static void write_frame(void)
+{
+    FILE *f = fopen(frame_file, "w");
+    if (!f) {
+        perror(frame_file);
+        exit(1);
+    }
+    fprintf(f, "P6\n%u %u\n255\n", fb_w, fb_h);
+    for (size_t i = 0; i < (size_t)fb_w * fb_h; i++)
+        fwrite((uint8_t[]){ fb[i] >> 16, fb[i] >> 8, fb[i] }, 1, 3, f);
+    if (fclose(f)) {
+        perror(frame_file);
+        exit(1);
+    }
+}
 
 static void show(uint32_t w, uint32_t h)
 {
@@ -44,6 +63,8 @@ static void show(uint32_t w, uint32_t h)
     fb_w = w;
     fb_h = h;
     close(fd);                       /* clients hold their own reference */
+    if (frame_file)
+        write_frame();
     printf("mode %u %u\n", w, h);
 }
 
@@ -74,10 +95,11 @@ static const struct display_input_ops ops = { on_key, on_pointer, on_resize };
 int main(int argc, char **argv)
 {
     unsigned w = 640, h = 480;
-    if (argc < 2 || (argc > 2 && sscanf(argv[2], "%ux%u", &w, &h) != 2)) {
-        fprintf(stderr, "usage: fake-vmm PATH [WxH]\n");
+    if (argc < 2 || argc > 4 || (argc > 2 && sscanf(argv[2], "%ux%u", &w, &h) != 2)) {
+        fprintf(stderr, "usage: fake-vmm PATH [WxH [FRAME_FILE]]\n");
         return 2;
     }
+    frame_file = argc > 3 ? argv[3] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct event_loop *loop = event_loop_new();
     ds = display_server_new(loop, "fake");
