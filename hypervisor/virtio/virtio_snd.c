@@ -90,7 +90,7 @@ static uint32_t query_info(struct virtq_chain *c, const uint8_t *req, size_t rle
 
 /* ---- PCM control ---- */
 
-static void stream_close_audio(struct virtio_snd_stream *st)
+void virtio_snd_stream_close(struct virtio_snd_stream *st)
 {
     virtio_snd_pcm_run(st, false);
     if (st->vs) {
@@ -111,7 +111,7 @@ static uint32_t set_params(struct virtio_snd_stream *st, const uint8_t *req, siz
         return VIRTIO_SND_S_NOT_SUPP;
     if (period == 0 || period % (2u * p.channels) || buffer < period)
         return VIRTIO_SND_S_BAD_MSG;
-    stream_close_audio(st);          /* a new format needs a new vaudio stream */
+    virtio_snd_stream_close(st);     /* a new format needs a new vaudio stream */
     st->ss->channels = p.channels;
     st->ss->buffer_bytes = buffer;
     st->ss->period_bytes = period;
@@ -163,7 +163,7 @@ static uint32_t pcm_control(struct virtio_snd *snd, uint32_t code, const uint8_t
         st->ss->state = SND_PCM_STOPPED;
         return VIRTIO_SND_S_OK;
     default:                         /* RELEASE: every held message comes back */
-        stream_close_audio(st);
+        virtio_snd_stream_close(st);
         virtio_snd_pcm_flush(st, VIRTIO_SND_S_OK);
         st->ss->state = SND_PCM_RELEASED;
         return VIRTIO_SND_S_OK;
@@ -248,7 +248,7 @@ static void virtio_snd_reset(struct virtio_device *vdev)
     struct virtio_snd *snd = vdev->priv;
     for (unsigned i = 0; i < VIRTIO_SND_STREAMS; i++) {
         struct virtio_snd_stream *st = &snd->streams[i];
-        stream_close_audio(st);
+        virtio_snd_stream_close(st);
         virtio_snd_pcm_flush(st, 0);
         *st->ss = (struct virtio_snd_stream_state){ .state = SND_PCM_INITIAL };
     }
@@ -263,6 +263,7 @@ static const struct virtio_device_ops virtio_snd_ops = {
     .config_read = virtio_snd_config_read,
     .queue_notify = virtio_snd_queue_notify,
     .reset = virtio_snd_reset,
+    .state = &virtio_snd_state_ops,
 };
 
 static void stream_timer_cb(void *opaque, uint32_t events)

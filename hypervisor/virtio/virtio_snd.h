@@ -39,11 +39,15 @@ struct virtio_snd_msg {
     unsigned nstatus;
 };
 
-/* A stream's negotiated part: what save/restore will carry. */
+/* A stream's negotiated part: what save/restore carries. */
 struct virtio_snd_stream_state {
     uint32_t state;                  /* enum virtio_snd_pcm_state */
     uint32_t buffer_bytes, period_bytes;
     uint8_t channels;                /* from SET_PARAMS */
+    uint8_t pad[3];
+    /* Bytes of the oldest message already moved when a snapshot gave its
+     * messages back to the queue: skipped when it is taken again. */
+    uint32_t resume_skip;
 };
 
 #define VIRTIO_SND_STATE_VERSION 1
@@ -61,6 +65,10 @@ struct virtio_snd_stream {
     /* Pending messages, oldest first (a ring of the queue's size). */
     struct virtio_snd_msg msgs[VIRTIO_SND_QUEUE_SIZE];
     unsigned msg_head, msg_count;
+    /* A refused message was taken after the oldest held one, so the held
+     * ones are not the last ones taken and cannot be given back. */
+    bool refused_behind;
+    bool requeue;                    /* take given-back messages on the next tick */
 };
 
 struct virtio_snd {
@@ -80,10 +88,27 @@ void virtio_snd_free(struct virtio_snd *snd);
 /* Moves the frames due on stream @id now (what its timer does). */
 void virtio_snd_tick(struct virtio_snd *snd, unsigned id);
 
+/* Live snapshots (the device's part; virtio_pci saves the transport and
+ * the queues). quiesce() gives held messages back to their queue (they
+ * are taken again, from where they were, by the next tick or kick), or
+ * completes them when it cannot; save() then has no message to carry.
+ * load() refuses an inconsistent state with -EINVAL and changes nothing,
+ * else reopens the host streams and restarts running ones. */
+int virtio_snd_quiesce(struct virtio_snd *snd);
+long virtio_snd_state_save(struct virtio_snd *snd, void *buf, size_t max);
+int virtio_snd_state_load(struct virtio_snd *snd, const void *buf, size_t len);
+extern const struct state_ops virtio_snd_state_ops;
+
+/* virtio_snd.c; lock held. Stops the stream's clock and closes its vaudio stream. */
+void virtio_snd_stream_close(struct virtio_snd_stream *st);
+
 /* virtio_snd_pcm.c; lock held. */
 /* Takes the I/O messages queued on the tx (q = VIRTIO_SND_VQ_TX) or rx queue. */
 void virtio_snd_pcm_queue(struct virtio_snd *snd, unsigned q);
 /* Completes every held message of @st with @status (RELEASE, reset). */
 void virtio_snd_pcm_flush(struct virtio_snd_stream *st, uint32_t status);
+/* Quiesce: gives the held messages back to the queue, or completes them
+ * with their remaining frames moved at once. */
+void virtio_snd_pcm_give_back(struct virtio_snd_stream *st);
 /* Starts / stops moving frames (START, STOP). */
 void virtio_snd_pcm_run(struct virtio_snd_stream *st, bool on);

@@ -51,6 +51,7 @@ void virtio_snd_pcm_flush(struct virtio_snd_stream *st, uint32_t status)
         st->msg_head = (st->msg_head + 1) % VIRTIO_SND_QUEUE_SIZE;
         st->msg_count--;
     }
+    st->refused_behind = false;
     if (any && status)
         virtio_queue_notify_guest(&st->snd->vdev, stream_queue(st));
 }
@@ -108,12 +109,19 @@ void virtio_snd_pcm_queue(struct virtio_snd *snd, unsigned q)
             iov_from_buf(m.status, m.nstatus, 0, &s, sizeof(s));
             virtqueue_push(&vdev->vqs[q], m.head, sizeof(s));
             refused = true;
+            struct virtio_snd_stream *own = &snd->streams[q == VIRTIO_SND_VQ_TX ? 0 : 1];
+            own->refused_behind |= own->msg_count > 0;
             continue;
         }
         if (st->msg_count == VIRTIO_SND_QUEUE_SIZE) {
             free(m.iov);
             virtio_device_fail(vdev, "more I/O messages held than the queue has entries");
             return;
+        }
+        if (!st->msg_count && st->ss->resume_skip) {
+            /* Given back by a snapshot: its first bytes were moved already. */
+            m.done = st->ss->resume_skip < m.len ? st->ss->resume_skip : m.len;
+            st->ss->resume_skip = 0;
         }
         st->msgs[(st->msg_head + st->msg_count++) % VIRTIO_SND_QUEUE_SIZE] = m;
     }
@@ -153,6 +161,10 @@ void virtio_snd_tick(struct virtio_snd *snd, unsigned id)
         pthread_mutex_unlock(&vdev->lock);
         return;
     }
+    if (st->requeue) {               /* messages a snapshot gave back */
+        st->requeue = false;
+        virtio_snd_pcm_queue(snd, stream_queue(st));
+    }
     size_t due = st->vs ? vaudio_stream_frames_due(st->vs) : (size_t)(VAUDIO_RATE / 1000 * VIRTIO_SND_TICK_MS);
     size_t bytes = due * frame_bytes(st);
     bool completed = false;
@@ -165,11 +177,35 @@ void virtio_snd_tick(struct virtio_snd *snd, unsigned id)
         if (m->done == m->len) {
             msg_complete(st, m, VIRTIO_SND_S_OK);
             st->msg_head = (st->msg_head + 1) % VIRTIO_SND_QUEUE_SIZE;
-            st->msg_count--;
+            st->refused_behind &= --st->msg_count > 0;
             completed = true;
         }
     }
     if (completed)
         virtio_queue_notify_guest(vdev, stream_queue(st));
     pthread_mutex_unlock(&vdev->lock);
+}
+
+void virtio_snd_pcm_give_back(struct virtio_snd_stream *st)
+{
+    struct virtio_device *vdev = &st->snd->vdev;
+    unsigned q = stream_queue(st);
+    if (!st->msg_count)
+        return;
+    if (!st->refused_behind) {
+        st->ss->resume_skip = (uint32_t)st->msgs[st->msg_head].done;
+        virtqueue_unpop(&vdev->vqs[q], st->msg_count);
+        virtio_snd_pcm_flush(st, 0);
+        st->requeue = true;
+        return;
+    }
+    while (st->msg_count) {
+        struct virtio_snd_msg *m = &st->msgs[st->msg_head];
+        msg_move(st, m, m->len - m->done);
+        msg_complete(st, m, VIRTIO_SND_S_OK);
+        st->msg_head = (st->msg_head + 1) % VIRTIO_SND_QUEUE_SIZE;
+        st->msg_count--;
+    }
+    st->refused_behind = false;
+    virtio_queue_notify_guest(vdev, q);
 }

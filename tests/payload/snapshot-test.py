@@ -189,21 +189,15 @@ def run(vmm, image, work):
     print("refused as expected (--restore with other RAM size):", out.stderr.strip())
 
     # Devices the payload has no driver for save and load too: virtio-net;
-    # the emulated NIC and sound card, whose host side (the WAV file) is reopened.
+    # the emulated NIC and the sound cards, whose host side (the WAV file)
+    # is reopened. (Refusal of a device without saved state, by name: the
+    # snapshot-file unit test.)
     wav = os.path.join(work, "out.wav")
     for tag, extra, what in (("v", ["--net", "user"], "virtio-net"),
-                             ("e", ["--net", "user,model=e1000", "--audio", "wav:" + wav], "e1000 + HDA")):
+                             ("e", ["--net", "user,model=e1000", "--audio", "wav:" + wav], "e1000 + HDA"),
+                             ("s", ["--audio", "wav:" + wav, "--sound", "virtio"], "virtio-snd")):
         save_change_revert(Vmm(vmm, image, work, tag, extra), os.path.join(work, tag + ".state"), what)
 
-    # A device without snapshot support refuses by name.
-    n = Vmm(vmm, image, work, "n", ["--audio", "wav:" + wav, "--sound", "virtio"])
-    n.ask("?", "marker -")
-    expect_error(n.cmd(execute="snapshot-save", path=os.path.join(work, "snd.state")), ["virtio-snd"],
-                 "device without snapshot support")
-    if os.path.exists(os.path.join(work, "snd.state")):
-        fail("a refused snapshot left a state file")
-    n.ask("?", "marker - n=2")
-    n.finish()
 
 if __name__ == "__main__":
     main()

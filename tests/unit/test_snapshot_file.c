@@ -2,6 +2,8 @@
  * bit anywhere, truncation at any length, trailing bytes) is refused; and
  * a file that does not fit the VM (vCPUs, RAM size, device set, versions)
  * is refused by snapshot_check_image() with a message naming the reason. */
+#include "core/bus.h"
+#include "core/snapshot.h"
 #include "core/snapshot_int.h"
 #include "core/state.h"
 #include "core/vm.h"
@@ -180,6 +182,29 @@ static void test_mismatch_refused(void)
     expect_refusal(check(0, 1 << 20, 3, true), "a device 'e1000' this VM does not have");
 }
 
+/* A snapshot is refused while anything the guest can reach has no saved
+ * state: a device registered without one, or an I/O range nobody owns;
+ * the refusal names it. */
+static void test_unsupported_named(void)
+{
+    static struct vm vm;
+    static int serial, firmware, sound;
+    static const struct io_ops ops = { 0 };
+    io_bus_init(&vm.pio, "pio");
+    io_bus_init(&vm.mmio, "mmio");
+    g_assert_null(vm_snapshot_unsupported(&vm));
+    g_assert_cmpint(vm_state_register(&vm, "serial", &serial_v3, &serial), ==, 0);
+    g_assert_cmpint(io_bus_register(&vm.pio, 0x3F8, 8, &ops, &serial), ==, 0);
+    g_assert_null(vm_snapshot_unsupported(&vm));
+    g_assert_cmpint(io_bus_register(&vm.pio, 0x510, 2, &ops, &firmware), ==, 0);
+    expect_refusal(vm_snapshot_unsupported(&vm), "I/O port 0x510 cannot be saved");
+    vm_state_claim(&vm, &firmware);
+    g_assert_null(vm_snapshot_unsupported(&vm));
+    g_assert_cmpint(io_bus_register(&vm.mmio, 0xFEB00000, 0x100, &ops, &sound), ==, 0);
+    g_assert_cmpint(vm_state_register(&vm, "sound", NULL, &sound), ==, 0);
+    expect_refusal(vm_snapshot_unsupported(&vm), "device 'sound' cannot be saved");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -188,5 +213,6 @@ int main(int argc, char **argv)
     g_test_add_func("/snapshot-file/truncation-garbage", test_truncation_and_garbage_refused);
     g_test_add_func("/snapshot-file/format-version", test_format_version_refused);
     g_test_add_func("/snapshot-file/mismatch", test_mismatch_refused);
+    g_test_add_func("/snapshot-file/unsupported-named", test_unsupported_named);
     return g_test_run();
 }

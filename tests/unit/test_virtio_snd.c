@@ -81,9 +81,18 @@ static void write_wav(const char *path, const int16_t *mono, size_t frames)
 
 static int16_t pattern(size_t i) { return (int16_t)(i * 37 % 30000 - 15000); }
 
-static void fx_setup(struct fx *f, gconstpointer data)
+static void stereo_pattern(int16_t *pcm, size_t frames)
 {
-    f->ram = g_malloc0(RAM_SIZE);
+    for (size_t i = 0; i < frames; i++) {
+        pcm[2 * i] = pattern(i);
+        pcm[2 * i + 1] = (int16_t)-pattern(i);
+    }
+}
+
+/* A device on @ram (taken over) with WAV files in a folder of its own. */
+static void fx_open(struct fx *f, uint8_t *ram)
+{
+    f->ram = ram;
     guest_mem_init_fake(&f->mem, f->ram, RAM_SIZE);
     f->dir = g_dir_make_tmp("domus-snd-XXXXXX", NULL);
     f->out_path = g_build_filename(f->dir, "out.wav", NULL);
@@ -105,6 +114,11 @@ static void fx_setup(struct fx *f, gconstpointer data)
     f->vdev->transport = f;
     f->vdev->notify_queue = count_irq;
     f->vdev->notify_config = count_cfg;
+}
+
+static void fx_setup(struct fx *f, gconstpointer data)
+{
+    fx_open(f, g_malloc0(RAM_SIZE));
     fake_driver_ok(f->vdev, 0);
     for (unsigned q = 0; q < VIRTIO_SND_VQ_MAX; q++)
         fake_vq_enable(&f->vq[q], f->vdev, &f->mem, q, Q_BASE + q * 0x4000, QSZ);
@@ -303,10 +317,7 @@ static void test_playback(struct fx *f, gconstpointer data)
     prepare_playback(f);
     enum { PERIODS = 6, FRAMES = PERIODS * PERIOD / 4 };
     static int16_t pcm_data[2 * FRAMES];
-    for (size_t i = 0; i < FRAMES; i++) {
-        pcm_data[2 * i] = pattern(i);
-        pcm_data[2 * i + 1] = (int16_t)-pattern(i);
-    }
+    stereo_pattern(pcm_data, FRAMES);
     for (unsigned p = 0; p < 4; p++)
         xfer(f, VIRTIO_SND_VQ_TX, 0, (uint8_t *)pcm_data + p * PERIOD, PERIOD);
     f->vdev->ops->queue_notify(f->vdev, VIRTIO_SND_VQ_TX);
@@ -476,6 +487,134 @@ static void test_reset_while_running(struct fx *f, gconstpointer data)
     g_assert_cmpuint(f->snd->state.streams[0].state, ==, SND_PCM_INITIAL);
 }
 
+/* ---- snapshots ---- */
+
+static gchar *wav_data(const char *path, gsize *len)
+{
+    gchar *wav;
+    g_assert_true(g_file_get_contents(path, &wav, len, NULL));
+    g_assert_cmpuint(*len, >=, 44);
+    *len -= 44;
+    memmove(wav, wav + 44, *len);
+    return wav;
+}
+
+/* What the transport (virtio_pci) and the device save, and a fresh device
+ * on a copy of the RAM that loads both. */
+struct saved {
+    struct virtio_common_state common;
+    struct virtio_snd_state dev;
+};
+
+static void snapshot_take(struct fx *f, struct saved *s)
+{
+    g_assert_cmpint(virtio_snd_quiesce(f->snd), ==, 0);
+    virtio_common_save(f->vdev, &s->common);
+    g_assert_cmpint(virtio_snd_state_save(f->snd, &s->dev, sizeof(s->dev) - 1), ==, -ENOSPC);
+    g_assert_cmpint(virtio_snd_state_save(f->snd, &s->dev, sizeof(s->dev)), ==, sizeof(s->dev));
+}
+
+static void snapshot_restore(struct fx *g, const struct fx *f, const struct saved *s)
+{
+    fx_open(g, g_memdup2(f->ram, RAM_SIZE));
+    for (unsigned q = 0; q < VIRTIO_SND_VQ_MAX; q++) {
+        g->vq[q] = f->vq[q];
+        g->vq[q].ram = g->ram;
+    }
+    g->next_buf = f->next_buf;
+    g_assert_cmpint(virtio_common_check(g->vdev, &s->common, &g->mem), ==, 0);
+    pthread_mutex_lock(&g->vdev->lock);
+    virtio_common_load(g->vdev, &s->common, &g->mem);
+    pthread_mutex_unlock(&g->vdev->lock);
+    g_assert_cmpint(virtio_snd_state_load(g->snd, &s->dev, sizeof(s->dev)), ==, 0);
+}
+
+/* Refused, nothing changed. */
+static void expect_refused(struct fx *f, const struct virtio_snd_state *bad, size_t len)
+{
+    struct virtio_snd_state before, after;
+    g_assert_cmpint(virtio_snd_state_save(f->snd, &before, sizeof(before)), ==, sizeof(before));
+    g_assert_cmpint(virtio_snd_state_load(f->snd, bad, len), ==, -EINVAL);
+    g_assert_cmpint(virtio_snd_state_save(f->snd, &after, sizeof(after)), ==, sizeof(after));
+    g_assert_cmpmem(&before, sizeof(before), &after, sizeof(after));
+}
+
+/* Saved while playing, with four periods queued and the oldest part
+ * played: the device hands its messages back to the queue, the running VM
+ * plays on without a gap or a repeat, and a fresh device restored from the
+ * state and a copy of the RAM plays exactly the rest, from the saved byte,
+ * into its own (reopened) WAV. */
+static void test_snapshot_mid_stream(struct fx *f, gconstpointer data)
+{
+    prepare_playback(f);
+    enum { PERIODS = 4, FRAMES = PERIODS * PERIOD / 4 };
+    static int16_t pcm_data[2 * FRAMES];
+    stereo_pattern(pcm_data, FRAMES);
+    for (unsigned p = 0; p < PERIODS; p++)
+        xfer(f, VIRTIO_SND_VQ_TX, 0, (uint8_t *)pcm_data + p * PERIOD, PERIOD);
+    f->vdev->ops->queue_notify(f->vdev, VIRTIO_SND_VQ_TX);
+    g_assert_cmphex(pcm(f, VIRTIO_SND_R_PCM_START, 0), ==, VIRTIO_SND_S_OK);
+    tick_until(f, 0, VIRTIO_SND_VQ_TX, 1);
+    gsize played;
+    g_free(wav_data(f->out_path, &played));
+    struct saved s;
+    snapshot_take(f, &s);
+    g_assert_cmpuint(f->snd->streams[0].msg_count, ==, 0);
+    g_assert_cmpuint(s.dev.streams[0].state, ==, SND_PCM_RUNNING);
+    g_assert_cmpuint(played, >, PERIOD);
+    g_assert_cmpuint(played, <, PERIODS * PERIOD);
+    g_assert_cmpuint(s.dev.streams[0].resume_skip, ==, played % PERIOD);
+
+    struct fx g;
+    snapshot_restore(&g, f, &s);
+    /* The running VM goes on as if nothing happened. */
+    tick_until(f, 0, VIRTIO_SND_VQ_TX, PERIODS);
+    gsize len;
+    g_autofree gchar *all = wav_data(f->out_path, &len);
+    g_assert_cmpmem(all, len, pcm_data, sizeof(pcm_data));
+    /* The restored one plays the rest. */
+    tick_until(&g, 0, VIRTIO_SND_VQ_TX, PERIODS);
+    uint32_t status = 0, ulen = 0;
+    for (unsigned i = 0; i < PERIODS; i++) {
+        g_assert_true(take_io(&g, VIRTIO_SND_VQ_TX, &status, &ulen));
+        g_assert_cmphex(status, ==, VIRTIO_SND_S_OK);
+    }
+    g_assert_false(take_io(&g, VIRTIO_SND_VQ_TX, &status, &ulen));
+    g_assert_cmpuint(g.irqs[VIRTIO_SND_VQ_TX], >=, 1);
+    g_autofree gchar *rest = wav_data(g.out_path, &len);
+    g_assert_cmpmem(rest, len, (uint8_t *)pcm_data + played, sizeof(pcm_data) - played);
+    fx_teardown(&g, NULL);
+}
+
+/* States no device could be in are refused whole. */
+static void test_snapshot_hostile(struct fx *f, gconstpointer data)
+{
+    prepare_playback(f);
+    struct saved s;
+    snapshot_take(f, &s);
+    struct virtio_snd_state bad = s.dev;
+    expect_refused(f, &bad, sizeof(bad) - 1);
+    bad.version = 99;
+    expect_refused(f, &bad, sizeof(bad));
+    bad = s.dev;
+    bad.streams[0].state = SND_PCM_RELEASED + 1;
+    expect_refused(f, &bad, sizeof(bad));
+    bad = s.dev;
+    bad.streams[0].channels = 3;
+    expect_refused(f, &bad, sizeof(bad));
+    bad = s.dev;
+    bad.streams[0].period_bytes = 4801;
+    expect_refused(f, &bad, sizeof(bad));
+    bad = s.dev;
+    bad.streams[0].resume_skip = 2;  /* half a stereo frame */
+    expect_refused(f, &bad, sizeof(bad));
+    bad = s.dev;
+    bad.streams[1].resume_skip = 4;  /* the capture stream never ran */
+    expect_refused(f, &bad, sizeof(bad));
+    g_assert_cmpint(virtio_snd_state_load(f->snd, &s.dev, sizeof(s.dev)), ==, 0);
+    g_assert_cmpuint(f->snd->state.streams[0].state, ==, SND_PCM_PREPARED);
+}
+
 #define T(name, fn) g_test_add("/virtio-snd/" name, struct fx, NULL, fx_setup, fn, fx_teardown)
 
 int main(int argc, char **argv)
@@ -489,5 +628,7 @@ int main(int argc, char **argv)
     T("bad-messages", test_bad_messages);
     T("hostile", test_hostile);
     T("reset-while-running", test_reset_while_running);
+    T("snapshot-mid-stream", test_snapshot_mid_stream);
+    T("snapshot-hostile", test_snapshot_hostile);
     return g_test_run();
 }
