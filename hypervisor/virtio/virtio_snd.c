@@ -226,8 +226,12 @@ static void virtio_snd_queue_notify(struct virtio_device *vdev, unsigned q)
 {
     struct virtio_snd *snd = vdev->priv;
     pthread_mutex_lock(&vdev->lock);
-    if (q == VIRTIO_SND_VQ_CONTROL)
+    if (q == VIRTIO_SND_VQ_CONTROL) {
+        /* Before the request takes the scratch chain: RELEASE must see them. */
+        for (unsigned i = 0; i < VIRTIO_SND_STREAMS; i++)
+            virtio_snd_pcm_requeue(&snd->streams[i]);
         control_queue(snd);
+    }
     else if (q == VIRTIO_SND_VQ_TX || q == VIRTIO_SND_VQ_RX)
         virtio_snd_pcm_queue(snd, q);
     /* The event queue only holds buffers: no jack ever changes, and

@@ -110,5 +110,8 @@ void virtio_snd_pcm_flush(struct virtio_snd_stream *st, uint32_t status);
 /* Quiesce: gives the held messages back to the queue, or completes them
  * with their remaining frames moved at once. */
 void virtio_snd_pcm_give_back(struct virtio_snd_stream *st);
+/* Takes the given-back messages again, if there are any (before the next
+ * tick or control request, so RELEASE returns them too). */
+void virtio_snd_pcm_requeue(struct virtio_snd_stream *st);
 /* Starts / stops moving frames (START, STOP). */
 void virtio_snd_pcm_run(struct virtio_snd_stream *st, bool on);

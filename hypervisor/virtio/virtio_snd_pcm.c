@@ -152,6 +152,14 @@ static void msg_move(struct virtio_snd_stream *st, struct virtio_snd_msg *m, siz
     }
 }
 
+void virtio_snd_pcm_requeue(struct virtio_snd_stream *st)
+{
+    if (st->requeue) {
+        st->requeue = false;
+        virtio_snd_pcm_queue(st->snd, stream_queue(st));
+    }
+}
+
 void virtio_snd_tick(struct virtio_snd *snd, unsigned id)
 {
     struct virtio_snd_stream *st = &snd->streams[id];
@@ -161,10 +169,7 @@ void virtio_snd_tick(struct virtio_snd *snd, unsigned id)
         pthread_mutex_unlock(&vdev->lock);
         return;
     }
-    if (st->requeue) {               /* messages a snapshot gave back */
-        st->requeue = false;
-        virtio_snd_pcm_queue(snd, stream_queue(st));
-    }
+    virtio_snd_pcm_requeue(st);
     size_t due = st->vs ? vaudio_stream_frames_due(st->vs) : (size_t)(VAUDIO_RATE / 1000 * VIRTIO_SND_TICK_MS);
     size_t bytes = due * frame_bytes(st);
     bool completed = false;

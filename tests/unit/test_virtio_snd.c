@@ -586,6 +586,21 @@ static void test_snapshot_mid_stream(struct fx *f, gconstpointer data)
     fx_teardown(&g, NULL);
 }
 
+/* Messages given back at a snapshot still come back to a driver that
+ * releases the stream before the next tick. */
+static void test_snapshot_then_release(struct fx *f, gconstpointer data)
+{
+    prepare_playback(f);
+    for (unsigned i = 0; i < 3; i++)
+        xfer(f, VIRTIO_SND_VQ_TX, 0, NULL, PERIOD);
+    f->vdev->ops->queue_notify(f->vdev, VIRTIO_SND_VQ_TX);
+    struct saved s;
+    snapshot_take(f, &s);
+    g_assert_cmpuint(fake_vq_used(&f->vq[VIRTIO_SND_VQ_TX])->idx, ==, 0);
+    g_assert_cmphex(pcm(f, VIRTIO_SND_R_PCM_RELEASE, 0), ==, VIRTIO_SND_S_OK);
+    g_assert_cmpuint(fake_vq_used(&f->vq[VIRTIO_SND_VQ_TX])->idx, ==, 3);
+}
+
 /* States no device could be in are refused whole. */
 static void test_snapshot_hostile(struct fx *f, gconstpointer data)
 {
@@ -630,5 +645,6 @@ int main(int argc, char **argv)
     T("reset-while-running", test_reset_while_running);
     T("snapshot-mid-stream", test_snapshot_mid_stream);
     T("snapshot-hostile", test_snapshot_hostile);
+    T("snapshot-then-release", test_snapshot_then_release);
     return g_test_run();
 }
