@@ -4,7 +4,11 @@
  * asking for a display size, which lets the payload go on.
  *
  *   gpu-check SOCKET
- */
+ *   gpu-check --still SOCKET FRAMES   (payload-snapshot)
+ * The second waits for each frame of FRAMES ("2,1": frame 2, then frame 1)
+ * in turn with its cursor (image, hot spot, position), printing "ready"
+ * after the first, and exits; frames come from saved or reverted state, so
+ * there is no damage to check and nothing to answer. */
 #include "vdisplay/display_client.h"
 #include "gpu_test.h"
 
@@ -19,6 +23,10 @@
 static struct dc_client *client;
 static struct dc_rect last_damage;
 static unsigned damage_count;
+static bool still;                   /* --still: check the cursor, not the damage */
+static struct dc_cursor cursor;
+static uint32_t cursor_img[DC_CURSOR_MAX * DC_CURSOR_MAX];
+static struct dc_cursor_pos cursor_pos;
 
 static void on_damage(void *opaque, const struct dc_rect *r, unsigned n)
 {
@@ -26,7 +34,18 @@ static void on_damage(void *opaque, const struct dc_rect *r, unsigned n)
     last_damage = r[n - 1];
 }
 
-static const struct dc_client_ops ops = { .damage = on_damage };
+static void on_cursor(void *opaque, const struct dc_cursor *c, const uint32_t *argb)
+{
+    cursor = *c;
+    memcpy(cursor_img, argb, (size_t)c->width * c->height * 4);
+}
+
+static void on_cursor_pos(void *opaque, const struct dc_cursor_pos *p)
+{
+    cursor_pos = *p;
+}
+
+static const struct dc_client_ops ops = { .damage = on_damage, .cursor = on_cursor, .cursor_pos = on_cursor_pos };
 
 static uint32_t px(unsigned x, unsigned y)
 {
@@ -44,6 +63,29 @@ static bool in_box(unsigned x, unsigned y)
 
 static char why[200];
 
+static bool cursor_ok(bool moved)
+{
+    int32_t x = moved ? GPU_TEST_CUR2_X : GPU_TEST_CUR1_X, y = moved ? GPU_TEST_CUR2_Y : GPU_TEST_CUR1_Y;
+    if (cursor.width != GPU_TEST_CURSOR || cursor.height != GPU_TEST_CURSOR ||
+        cursor.hot_x != GPU_TEST_HOT_X || cursor.hot_y != GPU_TEST_HOT_Y) {
+        snprintf(why, sizeof(why), "cursor is %ux%u hot %u,%u", cursor.width, cursor.height, cursor.hot_x,
+                 cursor.hot_y);
+        return false;
+    }
+    for (unsigned i = 0; i < GPU_TEST_CURSOR * GPU_TEST_CURSOR; i++)
+        if (cursor_img[i] != gpu_test_cursor_pixel(i)) {
+            snprintf(why, sizeof(why), "cursor pixel %u is %08x, want %08x", i, cursor_img[i],
+                     gpu_test_cursor_pixel(i));
+            return false;
+        }
+    if (!cursor_pos.visible || cursor_pos.x != x || cursor_pos.y != y) {
+        snprintf(why, sizeof(why), "cursor at %d,%d (visible %u), want %d,%d", cursor_pos.x, cursor_pos.y,
+                 cursor_pos.visible, x, y);
+        return false;
+    }
+    return true;
+}
+
 static bool frame_ok(bool with_box)
 {
     const struct dc_mode *m = dc_client_mode(client);
@@ -60,6 +102,8 @@ static bool frame_ok(bool with_box)
                 return false;
             }
         }
+    if (still)
+        return cursor_ok(with_box);
     if (with_box && (last_damage.x != GPU_TEST_BOX_X || last_damage.y != GPU_TEST_BOX_Y ||
                      last_damage.w != GPU_TEST_BOX_W || last_damage.h != GPU_TEST_BOX_H)) {
         snprintf(why, sizeof(why), "damage is %d,%d %ux%u, not the flushed box", last_damage.x,
@@ -84,10 +128,33 @@ static bool wait_for(bool with_box)
     return frame_ok(with_box);
 }
 
+/* --still: each frame of @frames in turn ("2,1"). */
+static int check_still(const char *frames)
+{
+    for (const char *f = frames; *f; f++) {
+        if (*f == ',')
+            continue;
+        if (!wait_for(*f == '2')) {
+            printf("gpu-check: FAIL: frame %c: %s\n", *f, why);
+            return 1;
+        }
+        printf("gpu-check: frame %c right with its cursor\n", *f);
+        if (f == frames)
+            printf("ready\n");
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: gpu-check SOCKET\n");
+    still = argc == 4 && !strcmp(argv[1], "--still");
+    if (still) {
+        argv++;
+        argc--;
+    }
+    if (argc != 2 + still) {
+        fprintf(stderr, "usage: gpu-check SOCKET | gpu-check --still SOCKET FRAMES\n");
         return 2;
     }
     int fd = -1;
@@ -101,6 +168,8 @@ int main(int argc, char **argv)
         return 1;
     }
     client = dc_client_new(fd, &ops, NULL);
+    if (still)
+        return check_still(argv[2]);
     if (!wait_for(false)) {
         printf("gpu-check: FAIL: frame 1: %s\n", why);
         return 1;

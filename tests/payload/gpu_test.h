@@ -20,3 +20,16 @@ static inline uint32_t gpu_test_pixel(unsigned x, unsigned y)
 #define GPU_TEST_ASK1_H 600
 #define GPU_TEST_ASK2_W 640
 #define GPU_TEST_ASK2_H 480
+/* The cursor (payload-snapshot): a 16x16 ARGB image with its hot spot,
+ * at CUR1 with frame 1 and moved to CUR2 with frame 2. */
+#define GPU_TEST_CURSOR 16
+static inline uint32_t gpu_test_cursor_pixel(unsigned i)
+{
+    return 0xFF000000u | ((i * 0x030507u) & 0xFFFFFFu);
+}
+#define GPU_TEST_HOT_X 2
+#define GPU_TEST_HOT_Y 3
+#define GPU_TEST_CUR1_X 5
+#define GPU_TEST_CUR1_Y 7
+#define GPU_TEST_CUR2_X 30
+#define GPU_TEST_CUR2_Y 40

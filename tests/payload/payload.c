@@ -173,8 +173,14 @@ bool virtio_setup(struct vdev *d, unsigned slot, uint64_t features_lo)
     return true;
 }
 
-/* The one ring set is shared: a payload uses one queue at a time. */
+/* The one ring set is shared: a payload uses one queue at a time, or
+ * brings its own rings for a second one (virtio_setup_queue). */
 bool virtio_select_queue(struct vdev *d, unsigned q)
+{
+    return virtio_setup_queue(d, q, ring_desc, ring_avail, ring_used);
+}
+
+bool virtio_setup_queue(struct vdev *d, unsigned q, struct virtq_desc desc[8], uint16_t avail[11], uint8_t used[70])
 {
     mmio_write(uint16_t, d->common + CC_QSELECT, (uint16_t)q);
     uint16_t max = mmio_read(uint16_t, d->common + CC_QSIZE);
@@ -183,16 +189,16 @@ bool virtio_select_queue(struct vdev *d, unsigned q)
     d->qsize = max < 8 ? max : 8;
     mmio_write(uint16_t, d->common + CC_QSIZE, d->qsize);
     mmio_write(uint16_t, d->common + CC_QMSIX, 0xFFFF);
-    memset(ring_desc, 0, sizeof(ring_desc));
-    memset(ring_avail, 0, sizeof(ring_avail));
-    memset(ring_used, 0, sizeof(ring_used));
-    d->desc = ring_desc;
-    d->avail = ring_avail;
-    d->used = ring_used;
+    memset(desc, 0, 8 * sizeof(*desc));
+    memset(avail, 0, 11 * sizeof(*avail));
+    memset(used, 0, 70);
+    d->desc = desc;
+    d->avail = avail;
+    d->used = used;
     d->avail_idx = d->used_seen = 0;
-    mmio_write(uint64_t, d->common + CC_QDESC, (uintptr_t)ring_desc);
-    mmio_write(uint64_t, d->common + CC_QDRIVER, (uintptr_t)ring_avail);
-    mmio_write(uint64_t, d->common + CC_QDEVICE, (uintptr_t)ring_used);
+    mmio_write(uint64_t, d->common + CC_QDESC, (uintptr_t)desc);
+    mmio_write(uint64_t, d->common + CC_QDRIVER, (uintptr_t)avail);
+    mmio_write(uint64_t, d->common + CC_QDEVICE, (uintptr_t)used);
     d->notify_off = mmio_read(uint16_t, d->common + CC_QNOTIFY);
     mmio_write(uint16_t, d->common + CC_QENABLE, 1);
     return mmio_read(uint16_t, d->common + CC_QENABLE) == 1;

@@ -61,6 +61,9 @@ struct vdev {
 /* Resets and brings up the device with queue 0; returns false on failure. */
 bool virtio_setup(struct vdev *d, unsigned slot, uint64_t features_lo);
 bool virtio_select_queue(struct vdev *d, unsigned q);
+/* Queue @q on rings of the caller's (8 entries; aligned as the spec asks),
+ * @d then driving it: copy the vdev first to keep the one it drove. */
+bool virtio_setup_queue(struct vdev *d, unsigned q, struct virtq_desc desc[8], uint16_t avail[11], uint8_t used[70]);
 /* Submits desc chain starting at head 0 (caller fills d->desc), kicks, polls for
  * completion; returns bytes written by the device, or -1 on timeout. */
 long virtio_submit_and_wait(struct vdev *d, unsigned q);

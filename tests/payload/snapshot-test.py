@@ -113,14 +113,63 @@ def save_change_revert(v, state, what):
     v.finish()
 
 
+def check_display(checker, sock, frames):
+    """gpu-check --still: the frames (and cursor) a display client sees."""
+    out = subprocess.run([checker, "--still", sock, frames], capture_output=True, text=True, timeout=150)
+    print(out.stdout.strip())
+    if out.returncode != 0:
+        fail(f"a display client did not see frames {frames}")
+
+
+def run_display(vmm, image, work, checker):
+    """A VM whose virtio-gpu shows a frame and a cursor: saved, changed,
+    reverted with a client attached (it repaints), restored in a new
+    process (a new client sees the same pixels and cursor)."""
+    sock = os.path.join(work, "g.display")
+    state = os.path.join(work, "g.state")
+    g = Vmm(vmm, image, work, "g", ["--display", "channel:" + sock])
+    g.ask("g", "marker G n=1")
+    check_display(checker, sock, "1")
+    expect_ok(g.cmd(execute="snapshot-save", path=state), "snapshot-save with virtio-gpu")
+    g.ask("h", "marker H n=2")
+    watcher = subprocess.Popen([checker, "--still", sock, "2,1"], stdout=subprocess.PIPE, text=True)
+    first = watcher.stdout.readline() + watcher.stdout.readline()
+    print(first.strip())
+    if "ready" not in first:
+        watcher.kill()
+        fail("the client attached before the revert did not see frame 2")
+    r = expect_ok(g.cmd(execute="snapshot-load", path=state), "snapshot-load with virtio-gpu")
+    print(f"reverted with a display client attached: pause {r['pause-ms']:.1f} ms")
+    try:
+        rest = watcher.communicate(timeout=150)[0]
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        fail("the attached client never saw frame 1 again after the revert")
+    print(rest.strip())
+    if watcher.returncode != 0:
+        fail("the attached client did not see frame 1 again after the revert")
+    g.ask("?", "marker G n=2")
+    g.finish()
+
+    sock2 = os.path.join(work, "r.display")
+    r = Vmm(vmm, image, work, "r", ["--display", "channel:" + sock2, "--restore", state])
+    check_display(checker, sock2, "1")
+    r.ask("?", "marker G n=2")
+    r.ask("h", "marker H n=3")
+    check_display(checker, sock2, "2")
+    r.finish()
+    print("the display came back with the snapshot: same pixels, same cursor")
+
+
 def main():
-    vmm, image = sys.argv[1:3]
+    vmm, image, checker = sys.argv[1:4]
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("SKIP: /dev/kvm is not accessible here")
         sys.exit(77)
     work = tempfile.mkdtemp(prefix="domus-snap-")
     try:
         run(vmm, image, work)
+        run_display(vmm, image, work, checker)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("PASS: snapshot")
