@@ -59,7 +59,8 @@ static void on_template_selected(GObject *o, GParamSpec *ps, gpointer data)
     gtk_adjustment_set_value(self->cpus_adj, MIN(cpus, gtk_adjustment_get_upper(self->cpus_adj)));
     gtk_adjustment_set_value(self->disk_adj, (double)(disk >> 20));
     adw_action_row_set_subtitle(self->firmware_row,
-        !g_strcmp0(firmware, "direct") ? "Direct kernel boot" : !g_strcmp0(firmware, "uefi") ? "UEFI" : "BIOS");
+        !g_strcmp0(firmware, "direct") ? "Direct kernel boot" : !g_strcmp0(firmware, "uefi") ? "UEFI"
+        : !g_strcmp0(firmware, "uefi-secure") ? "UEFI with Secure Boot" : "BIOS");
     g_autofree char *problem = startable ? NULL
         : g_strdup_printf("This VM can be created but not started yet: it needs %s.", needs ? needs : "firmware boot");
     gtk_label_set_label(self->problem_label, problem ? problem : "");

@@ -108,6 +108,7 @@ static void print_help(void)
          "  --audio pulse|wav:OUT.wav[,in=IN.wav]|none  sound backend (default: no sound card)\n"
          "  --sound hda|virtio     the guest's sound card when --audio is given (default hda)\n"
          "  --shutdown-timeout S   seconds SIGTERM waits for ACPI power-off (default 30)\n"
+         "  --rtc utc|localtime    what the CMOS clock keeps (default utc; Windows wants localtime)\n"
          "Exit status: 0 guest powered off, 1 VM failed to start, 2 bad usage, 3 guest crashed.");
 }
 
@@ -293,7 +294,7 @@ enum { OPT_MEMORY = 256, OPT_CPUS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_DISK,
        OPT_CONSOLE, OPT_CONTROL, OPT_NAME, OPT_CONFIG, OPT_NO_RNG, OPT_SHUTDOWN_TIMEOUT, OPT_HELP,
        OPT_NET, OPT_AUDIO, OPT_SOUND, OPT_DISPLAY, OPT_CDROM,
        OPT_FIRMWARE, OPT_FIRMWARE_LOG, OPT_RESTORE, OPT_NVRAM };
-enum { OPT_VGA = 400 };
+enum { OPT_VGA = 400, OPT_RTC };
 
 static const struct option long_opts[] = {
     { "memory", required_argument, NULL, OPT_MEMORY },
@@ -320,6 +321,7 @@ static const struct option long_opts[] = {
     { "vga", required_argument, NULL, OPT_VGA },
     { "restore", required_argument, NULL, OPT_RESTORE },
     { "nvram", required_argument, NULL, OPT_NVRAM },
+    { "rtc", required_argument, NULL, OPT_RTC },
     { 0 },
 };
 
@@ -403,6 +405,11 @@ static int apply_option(struct vm_config *cfg, int opt, const char *name, const 
         cfg->firmware_log = g_strdup(v);
         return 0;
     case OPT_VGA: return parse_vga(cfg, v);
+    case OPT_RTC:
+        if (strcmp(v, "utc") && strcmp(v, "localtime"))
+            return usage_error("--rtc: expected utc or localtime, got '%s'", v);
+        cfg->rtc_localtime = !strcmp(v, "localtime");
+        return 0;
     case OPT_SHUTDOWN_TIMEOUT: {
         char *end;
         long t = strtol(v, &end, 10);

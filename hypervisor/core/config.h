@@ -75,6 +75,7 @@ struct vm_config {
     enum { VGA_AUTO, VGA_NONE, VGA_STD } vga;   /* --vga; auto: std with --firmware */
     char *vga_rom;                   /* --vga std,rom=FILE (NULL: Debian's vgabios-stdvga) */
     char *nvram;                     /* --nvram: UEFI variable store (made from the template if missing) */
+    bool rtc_localtime;              /* --rtc localtime: the CMOS clock keeps the host's local time */
 };
 
 /* Whether the VM gets the standard VGA: --vga std, or --firmware without --vga none. */

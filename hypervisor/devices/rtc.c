@@ -7,6 +7,7 @@
  * register C read) and, while an interrupt is enabled and not yet
  * acknowledged, by a timerfd on the I/O thread that pulses the edge line. */
 #include "devices.h"
+#include "core/config.h"
 #include "core/event_loop.h"
 #include "core/irq.h"
 #include "core/platform.h"
@@ -453,6 +454,14 @@ int rtc_create(struct vm *vm)
     s->cmos[RTC_REG_B] = REG_B_24H;
     s->cmos[RTC_REG_D] = REG_D_VRT;
     rtc_set_memory(s);
+    if (vm->cfg && vm->cfg->rtc_localtime) {
+        /* Windows reads the CMOS clock as local time; the offset is fixed
+         * at power-on, as a real board's clock does not follow DST either. */
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        s->offset_ns = (int64_t)tm.tm_gmtoff * NSEC;
+    }
     s->last_c_read = guest_now_ns(s);
     s->timerfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     int r = s->timerfd < 0 ? -errno : 0;

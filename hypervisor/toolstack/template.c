@@ -131,7 +131,7 @@ struct vm_template *vm_template_load(const char *path, GError **error)
             return NULL;
         t->initrd = get_str(kf, path, "initrd", false, NULL, NULL);
         t->append = get_str(kf, path, "append", false, NULL, NULL);
-    } else if (!t->needs) {
+    } else if (!vm_template_startable(t) && !t->needs) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_INVALID,
                     "template %s: firmware=%s needs a 'needs' key saying what start lacks", path, t->firmware);
         return NULL;
@@ -141,7 +141,7 @@ struct vm_template *vm_template_load(const char *path, GError **error)
 
 bool vm_template_startable(const struct vm_template *t)
 {
-    return !strcmp(t->firmware, "direct");
+    return strcmp(t->firmware, "uefi-secure") != 0;
 }
 
 const struct vm_template *vm_template_find(GPtrArray *all, const char *id)

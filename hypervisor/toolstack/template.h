@@ -14,7 +14,7 @@ struct vm_template {
     unsigned cpus;
     char *devices;                   /* virtio or emulated */
     char *clock;                     /* utc or localtime */
-    char *needs;                     /* what start lacks, for firmware templates */
+    char *needs;                     /* what start lacks (uefi-secure templates) */
     char *path;
 };
 

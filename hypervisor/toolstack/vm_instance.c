@@ -54,6 +54,10 @@ char *vm_instance_log_tail(struct vm_instance *vm, unsigned n)
     char *start = g_strrstr(data, LOG_MARK);
     start = start ? strchr(start, '\n') : data;
     start = start ? start + (*start == '\n') : data;
+    if (g_str_has_prefix(start, "command: ")) {   /* domusd's own line, not the VM's */
+        char *nl = strchr(start, '\n');
+        start = nl ? nl + 1 : start + strlen(start);
+    }
     g_auto(GStrv) lines = g_strsplit(g_strchomp(start), "\n", -1);
     guint len = g_strv_length(lines);
     guint from = len > n ? len - n : 0;
@@ -236,12 +240,19 @@ static void child_setup(gpointer data)
 static bool check_startable(struct vm_instance *vm, const char *display, GError **error)
 {
     struct vm_record *r = vm->rec;
-    if (strcmp(r->firmware, "direct")) {
+    if (!strcmp(r->firmware, "uefi-secure")) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
                     "VM '%s' cannot start yet: it needs %s, which domus-vmm does not have yet (firmware=%s)",
-                    r->name, r->needs ? r->needs : "firmware boot", r->firmware);
+                    r->name, r->needs ? r->needs : "UEFI Secure Boot", r->firmware);
         return false;
     }
+    if (r->iso && access(r->iso, R_OK) < 0) {
+        g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "VM '%s' cannot start: its ISO %s is not readable (%s)",
+                    r->name, r->iso, g_strerror(errno));
+        return false;
+    }
+    if (strcmp(r->firmware, "direct"))
+        return true;                 /* the firmware boots from the disks or the CD */
     if (display && strcmp(display, "none") && strcmp(display, "channel")) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
                     "--display %s is not available: this domus-vmm has no display device yet", display);
@@ -263,18 +274,31 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
     g_ptr_array_add(a, g_strdup_printf("--name=%s", r->name));
     g_ptr_array_add(a, g_strdup_printf("--memory=%" G_GUINT64_FORMAT "M", r->memory >> 20));
     g_ptr_array_add(a, g_strdup_printf("--cpus=%u", r->cpus));
-    g_ptr_array_add(a, g_strdup_printf("--kernel=%s", r->kernel));
+    bool emulated = r->devices && !strcmp(r->devices, "emulated");
+    if (!strcmp(r->firmware, "bios") || !strcmp(r->firmware, "uefi"))
+        g_ptr_array_add(a, g_strdup_printf("--firmware=%s", r->firmware));
+    if (!strcmp(r->firmware, "uefi"))   /* boot entries the guest writes persist */
+        g_ptr_array_add(a, g_strdup_printf("--nvram=%s/nvram/vars.fd", r->dir));
+    if (r->kernel && !strcmp(r->firmware, "direct"))
+        g_ptr_array_add(a, g_strdup_printf("--kernel=%s", r->kernel));
+    if (r->clock && !strcmp(r->clock, "localtime"))
+        g_ptr_array_add(a, g_strdup("--rtc=localtime"));
     if (r->initrd)
         g_ptr_array_add(a, g_path_is_absolute(r->initrd) ? g_strdup_printf("--initrd=%s", r->initrd)
                                                          : g_strdup_printf("--initrd=%s/%s", r->dir, r->initrd));
     if (r->append)
         g_ptr_array_add(a, g_strdup_printf("--append=%s", r->append));
+    /* emulated: guests without virtio drivers (Windows, installers) get
+     * SATA disks and an e1000; the CD drive is on AHCI either way */
     for (char **d = r->disks; *d; d++)
-        g_ptr_array_add(a, g_strdup_printf("--disk=%s/%s", r->dir, *d));
+        g_ptr_array_add(a, g_strdup_printf("--disk=%s/%s%s", r->dir, *d, emulated ? ",bus=ahci" : ""));
+    if (r->iso)
+        g_ptr_array_add(a, g_strdup_printf("--cdrom=%s", r->iso));
     g_ptr_array_add(a, g_strdup_printf("--serial=unix:%s", vm->serial_path));
     g_ptr_array_add(a, g_strdup_printf("--control=unix:%s", vm->control_path));
     if (r->net)
-        g_ptr_array_add(a, g_strdup_printf("--net=%s", r->net));
+        g_ptr_array_add(a, g_strdup_printf("--net=%s%s", r->net,
+                                           emulated && strcmp(r->net, "none") && !strstr(r->net, "model=") ? ",model=e1000" : ""));
     if (r->sound) {                  /* played through the desktop's sound server */
         g_ptr_array_add(a, g_strdup("--audio=pulse"));
         g_ptr_array_add(a, g_strdup_printf("--sound=%s", r->sound));
@@ -307,6 +331,15 @@ static bool vm_spawn(struct vm_instance *vm, GError **error)
     if (warning)
         g_printerr("domusd: %s\n", warning);
     g_autoptr(GPtrArray) argv = vmm_argv(vm);
+    /* The whole command line in the log, so what a VM ran with can be
+     * checked and rerun by hand (as libvirt logs QEMU's). */
+    g_autoptr(GString) cmd = g_string_new("command:");
+    for (guint i = 0; i + 1 < argv->len; i++) {
+        g_autofree char *q = g_shell_quote(argv->pdata[i]);
+        g_string_append_printf(cmd, " %s", q);
+    }
+    g_string_append_c(cmd, '\n');
+    if (write(logfd, cmd->str, cmd->len) < 0) { /* best effort, as above */ }
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
     g_subprocess_launcher_take_stdout_fd(l, dup(logfd));
     g_subprocess_launcher_take_stderr_fd(l, logfd);
@@ -768,7 +801,7 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
     ADD_S("clock", r->clock);
     ADD_S("net", r->net ? r->net : "none");
     ADD_S("sound", r->sound ? r->sound : "none");
-    ADD_S("needs", strcmp(r->firmware, "direct") ? r->needs : NULL);
+    ADD_S("needs", strcmp(r->firmware, "uefi-secure") ? NULL : r->needs);
     ADD_S("dir", r->dir);
     ADD_S("log", vm->log_path);
     g_autofree char *resume = vm_resume_state(r);

@@ -70,6 +70,7 @@ expect_usage_error "vga rom not a rom" "no 55 AA signature" --kernel "$kernel" -
 expect_usage_error "bad audio backend" "--audio: expected pulse" --kernel "$kernel" --audio alsa
 expect_usage_error "bad audio option" "--audio wav: unknown option 'out=x'" --kernel "$kernel" --audio wav:a.wav,out=x
 expect_usage_error "bad sound card" "--sound: expected hda" --kernel "$kernel" --sound sb16
+expect_usage_error "bad rtc base" "--rtc: expected utc or localtime, got 'gmt'" --kernel "$kernel" --rtc gmt
 printf '[vm]\nkernel=%s\nfrobnicate=1\n' "$kernel" > "$work/bad.conf"
 expect_usage_error "config with unknown key" "unknown key 'frobnicate'" --config "$work/bad.conf"
 expect_usage_error "missing config" "--config $work/nope" --config "$work/nope"

@@ -220,12 +220,13 @@ static gboolean templates_loaded(gpointer d) { return domus_new_vm_dialog_get_te
 
 static void test_refusal_is_toast(void)
 {
-    /* A template domus-vmm cannot boot yet: created fine, start refused. */
+    /* A template domus-vmm cannot boot yet (Secure Boot + TPM): created
+     * fine, start refused with the reason in a toast. */
     DomusNewVmDialog *dlg = DOMUS_NEW_VM_DIALOG(domus_new_vm_dialog_new(GTK_WINDOW(win)));
     gtk_window_present(GTK_WINDOW(dlg));
     g_assert_true(mt_wait(templates_loaded, dlg, 30));
     g_assert_cmpstr(domus_new_vm_dialog_get_template(dlg), ==, "demo-linux");
-    g_assert_true(domus_new_vm_dialog_select_template(dlg, "debian-desktop"));
+    g_assert_true(domus_new_vm_dialog_select_template(dlg, "windows-11"));
     domus_new_vm_dialog_set_name(dlg, "deb");
     activate(GTK_WIDGET(dlg), "dialog.create");
     g_assert_true(mt_wait(has_card, "deb", 60));
@@ -236,6 +237,7 @@ static void test_refusal_is_toast(void)
     activate(GTK_WIDGET(page), "vm.start");
     g_assert_true(mt_wait(toast_says, "Start: ", 30));
     g_assert_true(toast_says("cannot start yet"));
+    g_assert_true(toast_says("Secure Boot"));
 }
 
 static void test_clone(void)

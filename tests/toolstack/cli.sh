@@ -78,8 +78,8 @@ assert i["disks"] == ["disk0.qcow2"], i
 PY
 qemu-img info --output=json "$("$DOMUS" info demo --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])')/disk0.qcow2" |
     grep -q '"virtual-size": 67108864' && ok "the new disk is a 64M qcow2 (qemu-img)" || not_ok "the new disk is a 64M qcow2 (qemu-img)"
-expect 0 "" create win --template windows-10 --iso /etc/hostname
-expect 1 "cannot start yet: it needs UEFI firmware boot, an AHCI disk" start win
+expect 0 "" create win --template windows-11 --iso /etc/hostname
+expect 1 "cannot start yet: it needs UEFI firmware with Secure Boot, a TPM 2.0" start win
 expect 1 "VM 'demo' is not running" stop demo
 expect 1 "VM 'demo' is stopped, not running" pause demo
 expect 1 "its console is there only while it runs" console demo
@@ -229,6 +229,24 @@ if [ -w /dev/kvm ]; then
     expect 0 "" net demo link up
     expect 0 "" stop demo --force
     expect 1 "VM 'demo' is stopped, not running" net demo link up
+    # A firmware template: a Windows 10 VM gets OVMF with its own variable
+    # store, a SATA disk, an e1000, a local-time clock and its ISO in the CD
+    # drive (the rig case toolstack-firmware boots a BIOS one for real).
+    truncate -s 4M "$DOMUS_SESSION_DIR/setup.iso"
+    expect 0 "" create win10 --template windows-10 --iso "$DOMUS_SESSION_DIR/setup.iso"
+    expect 0 "" set win10 net=user
+    # (read from the VM's log: OVMF may stop at once on a nested /dev/kvm)
+    expect 0 "" start win10
+    log=$("$DOMUS" info win10 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"])')
+    cmd="$(grep '^command: ' "$log" | tail -n1) " missing=
+    for want in '--firmware=uefi' '--nvram=.*/nvram/vars.fd' 'disk0.qcow2,bus=ahci' \
+                "--cdrom=$DOMUS_SESSION_DIR/setup.iso" '--rtc=localtime' '--net=user,model=e1000'; do
+        grep -q -- "$want" <<<"$cmd" || missing+=" '$want'"
+    done
+    [ -z "$missing" ] && ok "a windows-10 VM starts with OVMF, AHCI, e1000 and local time" ||
+        not_ok "a windows-10 VM starts with OVMF, AHCI, e1000 and local time (missing$missing in: $cmd)"
+    "$DOMUS" stop win10 --force >/dev/null 2>&1 || true
+    expect 0 "" delete win10
 else
     echo "# /dev/kvm not usable: the running-VM refusal of domus set is not checked"
 fi

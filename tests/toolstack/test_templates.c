@@ -114,7 +114,7 @@ static void test_bad(void)
         { "id", "other", "not named other.template" },
         { "kernel", NULL, "missing key 'kernel'" },
         { "colour", "blue", "unknown key 'colour'" },
-        { "firmware", "uefi", "needs a 'needs' key" },
+        { "firmware", "uefi-secure", "needs a 'needs' key" },
     };
     for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *text = with(cases[i].key, cases[i].value);

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Templates that boot through firmware start through the toolstack: a VM
+# made from the openbsd template (SeaBIOS, virtio disk, CD drive on AHCI)
+# with an installer ISO boots that ISO from its CD drive (here a GRUB ISO
+# with Linux, which stands in for OpenBSD's); GRUB boots Linux, whose shell
+# on the VM's serial console sees the template's 16G disk. (The cli suite
+# checks what a windows-10 VM gets: OVMF, AHCI, e1000, local time.)
+set -eu
+. "$RIG_LIB"
+. "$RIG_DIR/fwiso.sh"
+require_vmm
+require_cmd dbus-run-session python3
+[ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+[ -r /usr/share/seabios/bios-256k.bin ] || skip "seabios is not installed"
+
+guest_script shell.sh <<'G'
+echo "fw-guest: up"
+exec sh -l
+G
+build_guest guest.cpio.gz --add shell.sh:/init.d/10-shell
+build_boot_iso installer.iso guest.cpio.gz
+export ISO=$PWD/installer.iso
+
+cat > scenario.sh <<'S'
+set -eu
+. "$RIG_LIB"
+. "$SRC_DIR/tests/toolstack/rig-helpers.sh"
+vmm_cmdline() {
+    local pid
+    pid=$("$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+    tr '\0' ' ' < /proc/$pid/cmdline
+}
+
+d create bsd --template openbsd --iso "$ISO"
+start=$SECONDS
+d start bsd
+cmd=$(vmm_cmdline bsd)
+log "domus-vmm: $cmd"
+grep -q -- '--firmware=bios ' <<<"$cmd" || fail "the VM was not started with SeaBIOS"
+grep -q -- "--cdrom=$ISO " <<<"$cmd" || fail "the ISO is not in the CD drive"
+ask bsd 'cat /sys/block/vda/size' 33554432 240
+log "Linux from the ISO answers on the serial console after $((SECONDS - start)) s, with the 16G disk"
+d stop bsd --force
+
+S
+"$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh
