@@ -94,7 +94,9 @@ void pci_device_set_bar(struct pci_device *dev, unsigned bar, uint64_t size, uns
     unsigned off = PCI_BAR0 + 4 * bar;
     if (io) {
         cfg_put(dev->cfg, off, PCI_BAR_IO, 4);
-        cfg_put(dev->wmask, off, (uint32_t)(~(size - 1) & 0xFFFC & (IO_LIMIT - 1)), 4);
+        /* The upper half is writable too (a BAR there is simply not
+         * decoded): firmware sizes the BAR from all 32 bits. */
+        cfg_put(dev->wmask, off, (uint32_t)(~(size - 1) & ~3ULL), 4);
         return;
     }
     uint32_t low_flags = (mem64 ? PCI_BAR_MEM64 : 0) | (flags & PCI_BAR_PREFETCH);
