@@ -8,6 +8,7 @@
 #include "acpi/acpi_loader.h"
 #include "acpi/smbios.h"
 #include "devices/fw_cfg.h"
+#include "state.h"
 #include "pci/pci.h"
 
 #include <errno.h>
@@ -153,7 +154,7 @@ int firmware_cfg_create(struct vm *vm)
         return r;
     }
     vm->fw_cfg = fw;
-    return 0;
+    return vm_state_register(vm, "fw-cfg", &fw_cfg_state_ops, fw);
 }
 
 int firmware_cfg_finish(struct vm *vm, const struct acpi_config *acfg)

@@ -4,6 +4,7 @@
  * reader does not spend an exit per character. */
 #include "devices.h"
 #include "core/bus.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
@@ -28,6 +29,12 @@ static void debugcon_write(void *opaque, uint64_t offset, uint64_t value, unsign
 
 static const struct io_ops debugcon_ops = { .read = debugcon_read, .write = debugcon_write };
 
+/* Nothing to save (the log file is the host's), but a snapshot must know
+ * the port is covered. */
+static long debugcon_save(void *opaque, void *buf, size_t max) { return 0; }
+static int debugcon_load(void *opaque, const void *buf, size_t len) { return len ? -EINVAL : 0; }
+static const struct state_ops debugcon_state_ops = { .version = 1, .save = debugcon_save, .load = debugcon_load };
+
 int debugcon_create(struct vm *vm, const char *path)
 {
     /* After a guest reboot (the VMM re-executes) the log goes on. */
@@ -39,7 +46,9 @@ int debugcon_create(struct vm *vm, const char *path)
     }
     setvbuf(f, NULL, _IOLBF, 0);
     int r = io_bus_register(&vm->pio, DEBUGCON_PORT, 1, &debugcon_ops, f);
-    if (r < 0)
+    if (r < 0) {
         fclose(f);
-    return r;
+        return r;
+    }
+    return vm_state_register(vm, "debugcon", &debugcon_state_ops, f);
 }

@@ -2,6 +2,7 @@
 #include "fw_cfg.h"
 #include "core/bus.h"
 #include "core/memory.h"
+#include "core/state.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -273,3 +274,53 @@ int fw_cfg_attach(struct fw_cfg *fw, struct io_bus *pio)
         io_bus_unregister(pio, FW_CFG_PORT_SEL);
     return r;
 }
+
+/* ---- snapshots: the selection and the DMA address half (items are the
+ * VM's configuration, rebuilt at start) ---- */
+
+#define FW_CFG_STATE_VERSION 1
+struct fw_cfg_state {
+    uint32_t version;
+    uint16_t key;
+    uint8_t selected, pad;
+    uint32_t offset;
+    uint64_t dma_addr;
+};
+
+long fw_cfg_state_save(struct fw_cfg *fw, void *buf, size_t max)
+{
+    struct fw_cfg_state s = { .version = FW_CFG_STATE_VERSION };
+    pthread_mutex_lock(&fw->lock);
+    s.selected = fw->cur != NULL;
+    s.key = fw->cur ? fw->cur->key : 0;
+    s.offset = fw->offset;
+    s.dma_addr = fw->dma_addr;
+    pthread_mutex_unlock(&fw->lock);
+    return state_save_struct(buf, max, &s, sizeof(s));
+}
+
+int fw_cfg_state_load(struct fw_cfg *fw, const void *buf, size_t len)
+{
+    struct fw_cfg_state s;
+    if (state_check_size(len, sizeof(s)) < 0)
+        return -EINVAL;
+    memcpy(&s, buf, sizeof(s));
+    if (s.version != FW_CFG_STATE_VERSION || s.selected > 1 || s.pad || (uint32_t)s.dma_addr)
+        return -EINVAL;
+    pthread_mutex_lock(&fw->lock);
+    const struct fw_cfg_entry *e = s.selected ? find(fw, s.key) : NULL;
+    if (s.selected && !e) {
+        pthread_mutex_unlock(&fw->lock);
+        return -EINVAL;              /* an item this VM does not have */
+    }
+    fw->cur = e;
+    fw->offset = s.offset;
+    fw->dma_addr = s.dma_addr;
+    pthread_mutex_unlock(&fw->lock);
+    return 0;
+}
+
+static long save_cb(void *opaque, void *buf, size_t max) { return fw_cfg_state_save(opaque, buf, max); }
+static int load_cb(void *opaque, const void *buf, size_t len) { return fw_cfg_state_load(opaque, buf, len); }
+
+const struct state_ops fw_cfg_state_ops = { .version = FW_CFG_STATE_VERSION, .save = save_cb, .load = load_cb };

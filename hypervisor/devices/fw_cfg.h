@@ -11,6 +11,7 @@
 struct guest_mem;
 struct io_bus;
 struct fw_cfg;
+struct state_ops;
 
 #define FW_CFG_PORT_SEL      0x510
 #define FW_CFG_PORT_DATA     0x511
@@ -51,3 +52,9 @@ int fw_cfg_add_u16(struct fw_cfg *fw, uint16_t key, uint16_t v);   /* little-end
 /* Adds a named file; returns its key (>= FW_CFG_FILE_FIRST) or -errno
  * (-EEXIST for a name already there, -EINVAL for a name too long). */
 int fw_cfg_add_file(struct fw_cfg *fw, const char *name, const void *data, size_t len);
+/* Live snapshots ("fw-cfg"): the selected item, read position and latched
+ * DMA address half. load() refuses an item this VM lacks (-EINVAL,
+ * nothing changed). */
+long fw_cfg_state_save(struct fw_cfg *fw, void *buf, size_t max);
+int fw_cfg_state_load(struct fw_cfg *fw, const void *buf, size_t len);
+extern const struct state_ops fw_cfg_state_ops;

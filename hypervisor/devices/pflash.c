@@ -1,5 +1,6 @@
 #include "pflash.h"
 #include "core/bus.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
@@ -125,6 +126,57 @@ static void pflash_write(void *opaque, uint64_t offset, uint64_t value, unsigned
 
 static const struct io_ops pflash_ops = { .read = pflash_read, .write = pflash_write };
 
+/* ---- snapshots: the command state and the store's contents, so the
+ * variables a reverted guest sees are the ones it had (with --nvram the
+ * file gets them back too, as disks get their snapshot back) ---- */
+
+#define PFLASH_STATE_VERSION 1
+struct pflash_state {
+    uint32_t version;
+    uint8_t mode, pending, status, pad;
+    uint64_t size;
+    /* then @size bytes of the store */
+};
+
+long pflash_state_save(struct pflash *f, void *buf, size_t max)
+{
+    size_t len = sizeof(struct pflash_state) + f->size;
+    if (max < len)
+        return -ENOSPC;
+    pthread_mutex_lock(&f->lock);
+    struct pflash_state s = { .version = PFLASH_STATE_VERSION, .mode = (uint8_t)f->mode,
+                              .pending = f->pending, .status = f->status, .size = f->size };
+    memcpy(buf, &s, sizeof(s));
+    memcpy((uint8_t *)buf + sizeof(s), f->mem, f->size);
+    pthread_mutex_unlock(&f->lock);
+    return (long)len;
+}
+
+int pflash_state_load(struct pflash *f, const void *buf, size_t len)
+{
+    struct pflash_state s;
+    if (len != sizeof(s) + f->size)
+        return -EINVAL;
+    memcpy(&s, buf, sizeof(s));
+    if (s.version != PFLASH_STATE_VERSION || s.size != f->size || s.mode > MODE_ID || s.pad ||
+        (s.pending != 0 && s.pending != CMD_PROGRAM && s.pending != CMD_ERASE))
+        return -EINVAL;
+    pthread_mutex_lock(&f->lock);
+    memcpy(f->mem, (const uint8_t *)buf + sizeof(s), f->size);
+    set_mode(f, (enum pflash_mode)s.mode);
+    f->pending = s.pending;
+    f->status = s.status;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static long save_cb(void *opaque, void *buf, size_t max) { return pflash_state_save(opaque, buf, max); }
+static int load_cb(void *opaque, const void *buf, size_t len) { return pflash_state_load(opaque, buf, len); }
+
+static const struct state_ops pflash_state_ops = {
+    .version = PFLASH_STATE_VERSION, .save = save_cb, .load = load_cb,
+};
+
 int pflash_create(struct vm *vm, uint64_t gpa, uint8_t *mem, uint64_t size, unsigned slot,
                   struct pflash **out)
 {
@@ -138,6 +190,8 @@ int pflash_create(struct vm *vm, uint64_t gpa, uint8_t *mem, uint64_t size, unsi
     pthread_mutex_init(&f->lock, NULL);
     set_mode(f, MODE_ARRAY);
     int r = vm ? io_bus_register(&vm->mmio, gpa, size, &pflash_ops, f) : 0;
+    if (r == 0 && vm && (r = vm_state_register(vm, "pflash", &pflash_state_ops, f)) < 0)
+        io_bus_unregister(&vm->mmio, gpa);
     if (r < 0) {
         free(f);
         return r;

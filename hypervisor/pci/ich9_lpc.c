@@ -7,11 +7,13 @@
 #include "q35_mch.h"
 #include "pci.h"
 #include "core/bus.h"
+#include "core/state.h"
 #include "core/vm.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LPC_PMBASE      0x40
 #define LPC_ACPI_CNTL   0x44
@@ -66,6 +68,42 @@ static void apm_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 
 static const struct io_ops apm_ops = { .read = apm_read, .write = apm_write };
 
+/* Snapshots: the APM bytes (the PCI header is the "pci" section's). */
+#define LPC_STATE_VERSION 1
+struct ich9_lpc_state {
+    uint32_t version;
+    uint8_t apm_cnt, apm_sts, pad[2];
+};
+
+static long lpc_save(void *opaque, void *buf, size_t max)
+{
+    struct ich9_lpc *l = opaque;
+    struct ich9_lpc_state s = { .version = LPC_STATE_VERSION };
+    pthread_mutex_lock(&l->lock);
+    s.apm_cnt = l->apm_cnt;
+    s.apm_sts = l->apm_sts;
+    pthread_mutex_unlock(&l->lock);
+    return state_save_struct(buf, max, &s, sizeof(s));
+}
+
+static int lpc_load(void *opaque, const void *buf, size_t len)
+{
+    struct ich9_lpc *l = opaque;
+    struct ich9_lpc_state s;
+    if (state_check_size(len, sizeof(s)) < 0)
+        return -EINVAL;
+    memcpy(&s, buf, sizeof(s));
+    if (s.version != LPC_STATE_VERSION)
+        return -EINVAL;
+    pthread_mutex_lock(&l->lock);
+    l->apm_cnt = s.apm_cnt;
+    l->apm_sts = s.apm_sts;
+    pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
+static const struct state_ops lpc_state_ops = { .version = LPC_STATE_VERSION, .save = lpc_save, .load = lpc_load };
+
 int ich9_lpc_create(struct vm *vm)
 {
     struct ich9_lpc *l = calloc(1, sizeof(*l));
@@ -93,5 +131,5 @@ int ich9_lpc_create(struct vm *vm)
         free(l);
         return r;
     }
-    return 0;
+    return vm_state_register(vm, "ich9-lpc", &lpc_state_ops, l);
 }

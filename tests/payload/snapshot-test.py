@@ -23,7 +23,8 @@ class Vmm:
         self.ser_path = os.path.join(work, tag + ".ser")
         self.ctl_path = os.path.join(work, tag + ".ctl")
         self.log = open(os.path.join(work, tag + ".log"), "w+")
-        args = [vmm, "--memory", "64M", "--cpus", "1", "--kernel", image,
+        boot = ["--kernel", image] if image else ["--firmware", "bios"]
+        args = [vmm, "--memory", "64M", "--cpus", "1", *boot,
                 "--serial", "unix:" + self.ser_path, "--control", "unix:" + self.ctl_path, *extra]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.ser = self._connect(self.ser_path)
@@ -102,6 +103,39 @@ def expect_error(reply, words, what):
     if "error" not in reply or any(w not in desc for w in words):
         fail(f"{what}: expected an error mentioning {words}, got {reply}")
     print(f"refused as expected ({what}): {desc}")
+
+
+def wait_log(path, line, count, what):
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        with open(path, errors="replace") as f:
+            if f.read().count(line) >= count:
+                return
+        time.sleep(0.2)
+    fail(f"{what}: the firmware log never showed {line!r} {count} time(s)")
+
+
+def firmware_vm(vmm, work):
+    """A --firmware bios VM with e1000 and HDA (fw_cfg, the LPC bridge, the
+    debug port and VGA too) is saved while SeaBIOS runs, and after the
+    revert SeaBIOS runs on from the saved point: its log repeats itself."""
+    if not os.path.exists("/usr/share/seabios/bios-256k.bin"):
+        print("note: no SeaBIOS here (package seabios); the firmware VM part is left out")
+        return
+    log = os.path.join(work, "fw.log")
+    v = Vmm(vmm, None, work, "fw", ["--firmware-log", log, "--net", "user,model=e1000",
+                                    "--audio", "wav:" + os.path.join(work, "fw.wav")])
+    wait_log(log, "id=8086:100e", 1, "before the save")        # e1000's BARs are assigned
+    state = os.path.join(work, "fw.state")
+    saved = expect_ok(v.cmd(execute="snapshot-save", path=state), "snapshot-save of a firmware VM")
+    wait_log(log, "VGABUILD", 1, "after the save")
+    loaded = expect_ok(v.cmd(execute="snapshot-load", path=state), "snapshot-load of a firmware VM")
+    wait_log(log, "VGABUILD", 2, "after the revert")
+    print(f"firmware VM: saved (pause {saved['pause-ms']:.0f} ms), reverted (pause {loaded['pause-ms']:.0f} ms), "
+          "SeaBIOS ran on from the saved point")
+    v.cmd(execute="quit")
+    if v.proc.wait(60) != 0:
+        fail("the firmware VM did not quit cleanly: " + v.output())
 
 
 def save_change_revert(v, state, what):
@@ -246,6 +280,7 @@ def run(vmm, image, work):
                              ("e", ["--net", "user,model=e1000", "--audio", "wav:" + wav], "e1000 + HDA"),
                              ("s", ["--audio", "wav:" + wav, "--sound", "virtio"], "virtio-snd")):
         save_change_revert(Vmm(vmm, image, work, tag, extra), os.path.join(work, tag + ".state"), what)
+    firmware_vm(vmm, work)
 
 
 if __name__ == "__main__":
