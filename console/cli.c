@@ -7,8 +7,10 @@
 #include <json-glib/json-glib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LONG_CALL_MS (10 * 60 * 1000)   /* create builds a guest, stop waits for the guest */
 
@@ -435,6 +437,25 @@ static int verb_console(int argc, char **argv)
     return cli_console(argv[1], vm);
 }
 
+/* $ENV, else next to this program (installed), else in the build tree's
+ * vdisplay/, else from PATH. */
+static char *display_client_path(const char *prog, const char *env)
+{
+    const char *e = getenv(env);
+    if (e && *e)
+        return g_strdup(e);
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
+    const char *const near[] = { "", "/../vdisplay" };
+    for (unsigned i = 0; dir && i < G_N_ELEMENTS(near); i++) {
+        char *p = g_strdup_printf("%s%s/%s", dir, near[i], prog);
+        if (access(p, X_OK) == 0)
+            return p;
+        g_free(p);
+    }
+    return g_strdup(prog);
+}
+
 static int verb_display(const char *verb, int argc, char **argv)
 {
     char *listen = NULL, *pwfile = NULL;
@@ -448,9 +469,32 @@ static int verb_display(const char *verb, int argc, char **argv)
         return r;
     GError *err = NULL;
     g_autoptr(DomusVM) vm = cli_vm(argv[1], &err);
-    if (!vm)
+    g_autoptr(GVariant) info = NULL;
+    if (!vm || !domus_vm_call_get_info_sync(vm, &info, NULL, &err))
         return cli_fail(err);
-    fprintf(stderr, "domus: %s is not available: this build of domus-vmm has no display device yet\n", verb);
+    const char *sock = NULL;
+    if (!g_variant_lookup(info, "display-socket", "&s", &sock)) {
+        fprintf(stderr, "domus: VM '%s' has no display: start it with 'domus start %s --display vnc' (or sdl)\n",
+                argv[1], argv[1]);
+        return CLI_FAILED;
+    }
+    /* The client attaches to the VM's display channel and runs until the
+     * VM stops or it is closed. */
+    bool vnc = !strcmp(verb, "vnc");
+    g_autofree char *prog = display_client_path(vnc ? "domus-vnc" : "domus-view", vnc ? "DOMUS_VNC" : "DOMUS_VIEW");
+    const char *args[10] = { prog, "--channel", sock, "--name", argv[1] };
+    unsigned n = 5;
+    if (listen) {
+        args[n++] = "--listen";
+        args[n++] = listen;
+    }
+    if (pwfile) {
+        args[n++] = "--password-file";
+        args[n++] = pwfile;
+    }
+    args[n] = NULL;
+    execvp(prog, (char **)args);
+    fprintf(stderr, "domus: cannot run %s: %s\n", prog, g_strerror(errno));
     return CLI_FAILED;
 }
 

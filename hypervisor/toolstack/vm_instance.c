@@ -246,6 +246,11 @@ static bool check_startable(struct vm_instance *vm, const char *display, GError 
                     r->name, r->needs ? r->needs : "UEFI Secure Boot", r->firmware);
         return false;
     }
+    if (display && !g_strv_contains((const char *const[]){ "none", "channel", "vnc", "sdl", NULL }, display)) {
+        g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_INVALID,
+                    "unknown display '%s' (none, vnc, sdl or channel)", display);
+        return false;
+    }
     if (r->iso && access(r->iso, R_OK) < 0) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "VM '%s' cannot start: its ISO %s is not readable (%s)",
                     r->name, r->iso, g_strerror(errno));
@@ -253,11 +258,6 @@ static bool check_startable(struct vm_instance *vm, const char *display, GError 
     }
     if (strcmp(r->firmware, "direct"))
         return true;                 /* the firmware boots from the disks or the CD */
-    if (display && strcmp(display, "none") && strcmp(display, "channel")) {
-        g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
-                    "--display %s is not available: this domus-vmm has no display device yet", display);
-        return false;
-    }
     if (!r->kernel || access(r->kernel, R_OK) < 0) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "VM '%s' cannot start: kernel %s is not readable",
                     r->name, r->kernel ? r->kernel : "(none)");
@@ -305,6 +305,8 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
     }
     if (vm->display_channel)         /* the manager's display widget, domus-view and domus-vnc attach here */
         g_ptr_array_add(a, g_strdup_printf("--display=channel:%s/display.sock", vm->rundir));
+    if (vm->display_client)          /* VNC on 127.0.0.1 from port 5900 on (the port is in the log), or a window */
+        g_ptr_array_add(a, g_strdup_printf("--display=%s", vm->display_client));
     g_autofree char *resume = vm_resume_state(r);
     if (resume)                      /* suspended, or reverted to a live snapshot while stopped */
         g_ptr_array_add(a, g_strdup_printf("--restore=%s", resume));
@@ -377,7 +379,8 @@ static gboolean handle_start(DomusVM *iface, GDBusMethodInvocation *inv, GVarian
                                               vm->rec->name, vm->busy ? "busy" : vm_instance_state(vm));
         return TRUE;
     }
-    vm->display_channel = !g_strcmp0(display, "channel");
+    vm->display_channel = display && strcmp(display, "none");
+    vm->display_client = !g_strcmp0(display, "vnc") ? "vnc" : !g_strcmp0(display, "sdl") ? "sdl" : NULL;
     if (!check_startable(vm, display, &err) || !vm_spawn(vm, &err)) {
         fail_invocation(inv, err);
         return TRUE;

@@ -25,7 +25,8 @@ struct vm_instance {
     gint64 start_deadline;
     bool start_polling;
     bool busy;                       /* a snapshot or clone holds the VM */
-    bool display_channel;            /* started with display=channel: rundir/display.sock */
+    bool display_channel;            /* started with a display: rundir/display.sock */
+    const char *display_client;      /* "vnc", "sdl": the client domus-vmm starts too, or NULL */
 
     /* GetStats bookkeeping */
     gint64 sample_us;

@@ -4,7 +4,8 @@
 # a marker in RAM set over the serial console): snapshot of the running VM,
 # change, revert while running, the first marker is back; the tree; stop
 # --save and start resume it; a stopped VM reverted to a live snapshot
-# resumes that state on start. TAP output.
+# resumes that state on start; the same with a display, seen over VNC.
+# TAP output.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 payload=${PAYLOAD:-$BUILD_DIR/tests/payload/snapshot.bzImage}
@@ -85,5 +86,43 @@ check "reverting a running VM to a stopped VM's snapshot is refused clearly" gre
 check "delete a live snapshot" "$DOMUS" snapshot p delete live
 check "its state files are gone" [ ! -e "$XDG_DATA_HOME/domus/vms/p/snapshots/live.state.ram" ]
 check "cold has no parent now" grep -qE '^cold ' <<<"$("$DOMUS" snapshot p list)"
+
+# A VM with a display: its virtio-gpu shows the payload's frame 1 ('g'),
+# then a white box ('h'); a live snapshot and a revert while running bring
+# frame 1 back to the VNC client domus-vmm started for --display vnc, and
+# 'domus vnc' serves the same display to another client.
+probe=$BUILD_DIR/tests/display/vnc-probe
+if [ -x "$probe" ] && [ -x "$BUILD_DIR/vdisplay/domus-vnc" ]; then
+    vnc_port() {
+        local log; log=$("$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"])')
+        for _ in $(seq 50); do
+            sed -n 's/.*domus-vnc: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log" | tail -1 | grep . && return
+            sleep 0.1
+        done
+    }
+    # Frame 1 is gpu_test.h's gradient: (10,20) is 28641e until the box covers it, (40,30) stays a09636.
+    sees() { "$probe" "127.0.0.1:$1" --encodings raw --timeout 20 --expect "10,20,$2" --expect 40,30,a09636; }
+    "$DOMUS" create d --template payload >/dev/null
+    err=$("$DOMUS" vnc d 2>&1)
+    check "domus vnc on a stopped VM is refused clearly" grep -q "not running\|has no display" <<<"$err"
+    check "start --display vnc" "$DOMUS" start d --display vnc
+    check "the guest draws on its virtio-gpu" [ "$(say d g)" = "marker G n=1" ]
+    port=$(vnc_port d)
+    check "domus-vmm's VNC server shows the guest's frame" sees "$port" 28641e
+    check "snapshot create on a running VM with a display" "$DOMUS" snapshot d create shown
+    check "the guest draws a box" [ "$(say d h)" = "marker H n=2" ]
+    check "the VNC client sees the box" sees "$port" ffffff
+    check "snapshot revert of a running VM with a display" "$DOMUS" snapshot d revert shown
+    check "after the revert the VNC client sees the snapshot's frame" sees "$port" 28641e
+    check "the guest runs on after the revert" [ "$(say d '?')" = "marker G n=2" ]
+    port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$DOMUS" vnc d --listen "127.0.0.1:$port2" 2>/dev/null & vnc_pid=$!
+    for _ in $(seq 50); do "$probe" "127.0.0.1:$port2" --timeout 1 >/dev/null 2>&1 && break; sleep 0.1; done
+    check "domus vnc serves the same display" sees "$port2" 28641e
+    kill "$vnc_pid" 2>/dev/null; wait "$vnc_pid" 2>/dev/null
+    "$DOMUS" stop d --force >/dev/null
+else
+    ok "# SKIP the display checks: vnc-probe or domus-vnc not built (libvncserver-dev missing)"
+fi
 echo "1..$n"
 [ $failed = 0 ]
