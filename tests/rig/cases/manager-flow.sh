@@ -1,19 +1,24 @@
 #!/bin/bash
-# What a user does in domus-manager, with real guests: under Xvfb, with a
-# private domusd, real X clicks and keys (xdotool): "Try the Demo VM", Start;
-# the guest's tty1 console appears in the window (the window's screenshot
-# matches the framebuffer read through the display channel) and a line typed
-# into it runs; Take Snapshot (live when domusd can, else once shut down);
-# Shut Down (ACPI); a linked clone starts beside its origin, each serial
-# console tab answers a typed line; Shut Down the clone, Force Off the
-# origin; delete both. States are waited for over D-Bus, never by sleeping.
-# See tests/manager/manager-flow.c.
+# What a newcomer does in domus-manager, with one real guest boot: under
+# Xvfb, with a private domusd, real X clicks and keys (xdotool): "Try the
+# Demo VM", Start; the guest's tty1 console appears in the window (the
+# window's pixels match the framebuffer read through the display channel)
+# and a line typed into it runs; the grid shows the running guest's
+# thumbnail; Take Snapshot (live when domusd can, else once shut down); Shut
+# Down (ACPI); a linked clone. Every wait is on an event (a D-Bus state, a
+# drawn frame, a shell prompt), never a sleep. See tests/manager/manager-flow.c.
+# Screenshots land in $BUILD_DIR/manager-shots (the README's come from there).
 set -eu
 . "$RIG_LIB"
 require_vmm
-require_cmd dbus-run-session Xvfb xdotool import
+require_cmd dbus-run-session Xvfb xdotool
 export BUILD_DIR=${BUILD_DIR:-$(dirname "$(dirname "$DOMUS_VMM")")}
 flow=$BUILD_DIR/tests/manager/manager-flow
 [ -x "$flow" ] || skip "domus-manager not built (GTK 4 or libadwaita missing)"
-# The screenshot lands in the build dir, which the host sees.
-timeout -k 5 900 "$SRC_DIR/tests/manager/gtk-session" "$flow" "$BUILD_DIR/manager-guest.png"
+# domusd builds the demo guest's initramfs once into this cache (in the
+# build dir, which the host keeps): manager-clones and later runs reuse it.
+export DOMUS_SESSION_CACHE=$BUILD_DIR/rig-cache
+shots=$BUILD_DIR/manager-shots
+mkdir -p "$DOMUS_SESSION_CACHE" "$shots"
+rm -f "$shots"/manager-flow.* "$shots"/manager-guest.png "$shots"/manager-main.png
+timeout -k 5 600 "$SRC_DIR/tests/manager/gtk-session" "$flow" "$shots"
