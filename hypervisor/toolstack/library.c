@@ -283,6 +283,35 @@ bool create_qcow2_disk(const char *path, uint64_t size, const char *backing, GEr
     return r >= 0;
 }
 
+/* Copies bytes [@from, @to) of @in to the same place in @out; across
+ * filesystems (the cache and the library on different mounts, a 9p share)
+ * copy_file_range says EXDEV and plain reads and writes do it. */
+static bool copy_range(int in, int out, off_t from, off_t to)
+{
+    off_t ioff = from, ooff = from;
+    while (ioff < to) {
+        ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)(to - ioff), 0);
+        if (n > 0)
+            continue;
+        if (n == 0 || (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP))
+            return false;
+        char buf[65536];
+        while (ioff < to) {
+            ssize_t r = pread(in, buf, (size_t)MIN((off_t)sizeof(buf), to - ioff), ioff);
+            if (r <= 0)
+                return false;
+            for (ssize_t done = 0; done < r;) {
+                ssize_t w = pwrite(out, buf + done, (size_t)(r - done), ioff + done);
+                if (w < 0)
+                    return false;
+                done += w;
+            }
+            ioff += r;
+        }
+    }
+    return true;
+}
+
 bool copy_sparse(const char *src, const char *dst, GError **error)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
@@ -307,12 +336,8 @@ bool copy_sparse(const char *src, const char *dst, GError **error)
         off_t hole = lseek(in, data, SEEK_HOLE);
         if (hole < 0)
             goto done;
-        off_t ioff = data, ooff = data;
-        while (ioff < hole) {
-            ssize_t n = copy_file_range(in, &ioff, out, &ooff, (size_t)(hole - ioff), 0);
-            if (n <= 0)
-                goto done;
-        }
+        if (!copy_range(in, out, data, hole))
+            goto done;
         pos = hole;
     }
     ok = ftruncate(out, st.st_size) == 0 && fsync(out) == 0;

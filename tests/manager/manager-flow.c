@@ -13,6 +13,11 @@
 #include "domus-vm-card.h"
 
 static gboolean view_is_vm(gpointer d) { return !g_strcmp0(domus_window_get_view(flow_win), "vm"); }
+/* Creating the demo ends with its page, or with a toast saying why not. */
+static gboolean page_or_toast(gpointer toasts)
+{
+    return view_is_vm(NULL) || domus_window_get_n_toasts(flow_win) != *(guint *)toasts;
+}
 static gboolean state_is(gpointer want) { return !g_strcmp0(state(), want); }
 static gboolean display_shows(gpointer d) { return domus_display_get_mode(domus_vm_page_get_display(page()), NULL, NULL); }
 
@@ -52,8 +57,9 @@ int main(int argc, char **argv)
     }
     flow_open(argv[1]);
 
+    guint toasts = domus_window_get_n_toasts(flow_win);
     click_button(GTK_WIDGET(flow_win), "_Try the Demo VM");
-    if (!mt_wait(view_is_vm, NULL, 300))
+    if (!mt_wait(page_or_toast, &toasts, 300) || !view_is_vm(NULL))
         die("the demo VM's page did not open");
     say("the demo VM's page is open (state %s)", state());
     click_button(GTK_WIDGET(flow_win), "_Start");
