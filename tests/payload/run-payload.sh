@@ -15,6 +15,7 @@ case $name in
 serial) want_text="serial ok: the quick brown fox" ;;
 pci)    args+=(--disk "$work/disk.img") ; truncate -s 1M "$work/disk.img"; want_text="pci ok" ;;
 virtio_rng) want_text="rng ok" ;;
+tpr)    want_text="tpr ok" ;;
 virtio_blk)
     truncate -s 1M "$work/disk.img"
     printf 'DOMUS-HOST-MARKER' | dd of="$work/disk.img" conv=notrunc status=none

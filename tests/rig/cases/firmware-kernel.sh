@@ -15,9 +15,11 @@ echo "fwk-guest: efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)"
 G
 build_guest guest.cpio.gz --add check.sh:/init.d/10-check
 
-# uefi is left out: OVMF under the rig's nested SVM trips an assertion in
-# the rig's own QEMU (tcg_handle_interrupt), which ends the whole rig run.
-for fw in bios; do
+# uefi only on hardware KVM: in the QEMU rig OVMF aborts the rig's own
+# QEMU (a CR8 write with an interrupt pending, docs/uefi.md).
+fws="bios uefi"
+[ -n "${DOMUS_RIG_TCG:-}" ] && { log "QEMU rig: uefi left out (docs/uefi.md)"; fws=bios; }
+for fw in $fws; do
     [ $fw = uefi ] && [ ! -r /usr/share/OVMF/OVMF_CODE_4M.fd ] && { log "ovmf not installed: uefi left out"; continue; }
     start=$SECONDS
     vmm_start serial-$fw.log 240 --memory 512M --firmware $fw --kernel "$GUEST_KERNEL" \
