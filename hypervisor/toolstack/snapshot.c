@@ -2,6 +2,7 @@
 #include "errors.h"
 #include "library.h"
 #include "block/block.h"
+#include "core/snapshot_file.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -237,6 +238,19 @@ static char *resume_marker(const struct vm_record *rec)
 char *vm_suspend_state_path(const struct vm_record *rec)
 {
     return g_build_filename(rec->dir, "suspend.state", NULL);
+}
+
+bool vm_state_has_display(const char *path)
+{
+    struct snap_image img;
+    char *err = NULL;
+    if (snap_image_read(path, &img, &err) < 0) {
+        free(err);
+        return false;
+    }
+    bool has = snap_image_find(&img, "virtio-gpu") != NULL;
+    snap_image_free(&img);
+    return has;
 }
 
 char *vm_resume_state(const struct vm_record *rec)

@@ -34,6 +34,9 @@ GVariant *vm_snapshot_tree(const struct vm_record *rec);
  * revert to a live snapshot while stopped): NULL if none. */
 char *vm_resume_state(const struct vm_record *rec);
 char *vm_suspend_state_path(const struct vm_record *rec);
+/* Whether the saved state at @path was taken with a display (virtio-gpu):
+ * the VMM resuming it needs the same devices. False when unreadable. */
+bool vm_state_has_display(const char *path);
 void vm_resume_set(const struct vm_record *rec, const char *state_path);
 /* The VMM resumed it: a suspend image is removed, the marker cleared. */
 void vm_resume_done(const struct vm_record *rec);

@@ -381,6 +381,15 @@ static gboolean handle_start(DomusVM *iface, GDBusMethodInvocation *inv, GVarian
     }
     vm->display_channel = display && strcmp(display, "none");
     vm->display_client = !g_strcmp0(display, "vnc") ? "vnc" : !g_strcmp0(display, "sdl") ? "sdl" : NULL;
+    /* A saved state brings its devices: it resumes with a display exactly
+     * when it was saved with one (a start that differs would not fit it,
+     * and that start would drop the saved state). */
+    g_autofree char *resume = vm_resume_state(vm->rec);
+    if (resume && vm_state_has_display(resume) != vm->display_channel) {
+        vm->display_channel = !vm->display_channel;
+        if (!vm->display_channel)
+            vm->display_client = NULL;
+    }
     if (!check_startable(vm, display, &err) || !vm_spawn(vm, &err)) {
         fail_invocation(inv, err);
         return TRUE;

@@ -120,6 +120,9 @@ if [ -x "$probe" ] && [ -x "$BUILD_DIR/vdisplay/domus-vnc" ]; then
     for _ in $(seq 50); do "$probe" "127.0.0.1:$port2" --timeout 1 >/dev/null 2>&1 && break; sleep 0.1; done
     check "domus vnc serves the same display" sees "$port2" 28641e
     kill "$vnc_pid" 2>/dev/null; wait "$vnc_pid" 2>/dev/null
+    check "stop --save of a VM with a display" "$DOMUS" stop d --save
+    check "a plain start resumes it, with its display" sh -c "'$DOMUS' start d >/dev/null && [ \"\$(printf '?' | '$DOMUS' console d 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1)\" = 'marker G n=3' ]"
+    check "the resumed VM has its display channel" sh -c "'$DOMUS' info d --json | grep -q display-socket"
     "$DOMUS" stop d --force >/dev/null
 else
     ok "# SKIP the display checks: vnc-probe or domus-vnc not built (libvncserver-dev missing)"
