@@ -53,9 +53,11 @@ static void on_socket(const char *path, gpointer data)
 {
     DomusVmPage *self = data;
     g_autoptr(GError) err = NULL;
-    if (!path)
+    if (!path) {
+        adw_status_page_set_title(self->display_status, "No Display");
         adw_status_page_set_description(self->display_status,
             "This VM was started without a display channel. Stop it and start it here to see its screen.");
+    }
     else if (!domus_display_connect(self->display, path, &err))
         toast_error(self, "Display", err);
 }
@@ -84,11 +86,17 @@ static void sync_actions(DomusVmPage *self)
         gtk_widget_set_sensitive(editors[i], off);
         gtk_widget_set_tooltip_text(editors[i], off || !self->vm ? NULL : "Shut the VM down to change its hardware");
     }
-    gtk_widget_set_visible(GTK_WIDGET(self->display_status), !running && !paused);
-    if ((running || paused) && !domus_display_is_connected(self->display))
+    /* Until the guest draws, the black screen says why it is black. */
+    gboolean drawn = domus_display_get_mode(self->display, NULL, NULL);
+    gtk_widget_set_visible(GTK_WIDGET(self->display_status), !(running || paused) || !drawn);
+    if ((running || paused) && !domus_display_is_connected(self->display)) {
+        adw_status_page_set_title(self->display_status, "Starting");
+        adw_status_page_set_description(self->display_status, "The guest has not drawn its screen yet.");
         domus_vm_get_display_socket(self->vm, self->cancel, on_socket, self);
+    }
     if (!running && !paused) {
         domus_display_disconnect(self->display);
+        adw_status_page_set_title(self->display_status, "Not Running");
         adw_status_page_set_description(self->display_status, "Start the VM to see its screen here.");
     }
     if ((running || paused) && self->vm)
@@ -509,6 +517,13 @@ static void on_display_closed(DomusDisplay *d, gpointer data)
     sync_actions(data);
 }
 
+static void on_display_frame(DomusDisplay *d, gpointer data)
+{
+    DomusVmPage *self = data;
+    if (gtk_widget_get_visible(GTK_WIDGET(self->display_status)) && domus_display_get_mode(d, NULL, NULL))
+        gtk_widget_set_visible(GTK_WIDGET(self->display_status), FALSE);
+}
+
 static void domus_vm_page_dispose(GObject *o)
 {
     DomusVmPage *self = DOMUS_VM_PAGE(o);
@@ -555,6 +570,7 @@ static void domus_vm_page_init(DomusVmPage *self)
     gtk_widget_insert_action_group(GTK_WIDGET(self), "vm", G_ACTION_GROUP(self->actions));
     domus_sparkline_set_max(self->cpu_graph, 100);
     g_signal_connect(self->display, "closed", G_CALLBACK(on_display_closed), self);
+    g_signal_connect(self->display, "frame", G_CALLBACK(on_display_frame), self);
     g_signal_connect(self->vnc_switch, "notify::active", G_CALLBACK(on_vnc_switch), self);
     sync_actions(self);
 }
