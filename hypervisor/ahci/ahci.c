@@ -4,6 +4,7 @@
  * in ata.c and atapi.c, media changes and the VMM glue in ahci_vm.c. */
 #include "ahci_int.h"
 #include "block/block.h"
+#include "block/block_set.h"
 #include "core/config.h"
 #include "core/memory.h"
 #include "devices/error_msg.h"
@@ -209,6 +210,8 @@ struct ahci *ahci_new(const struct guest_mem *mem, struct vm *vm, char **error)
 
 static void drive_close(struct ahci_drive *d)
 {
+    if (d->bdev && d->kind == AHCI_DRIVE_DISK)
+        block_set_remove(d->bdev);
     if (d->bdev)
         block_close(d->bdev);
     free(d->path);
@@ -270,6 +273,11 @@ int ahci_attach_disk(struct ahci *h, const struct disk_config *disk, char **erro
         free(why);
         return r;
     }
+    if ((r = block_set_add(bdev)) < 0) {   /* live snapshots' disk snapshots cover it */
+        set_error(error, "cannot add disk %s: too many disks", disk->path);
+        block_close(bdev);
+        return r;
+    }
     struct block_info info;
     block_get_info(bdev, &info);
     pthread_mutex_lock(&h->lock);
@@ -329,26 +337,6 @@ int ahci_attach_cdrom(struct ahci *h, const char *path, char **error)
 
 /* ---- save/restore ---- */
 
-/* What a snapshot carries; the media and images are the VM's configuration,
- * not state. Commands in flight are not part of it: the snapshot code
- * quiesces first (every command finished), and a command the guest had
- * issued but the port had not started keeps its CI bit, so the port runs
- * it when the guest resumes. */
-#define AHCI_STATE_VERSION 1
-struct ahci_port_state {
-    struct ahci_port_regs r;
-    uint64_t sectors;                /* the drive it was taken with (checked) */
-    uint8_t kind, sense_key, media_event, wce, multiple, xfer_mode, locked, tray_open;
-    uint8_t unit_attention, halted, ncq_err_valid, ncq_err_tag, ncq_err_status, ncq_err_error;
-    uint16_t asc;
-    uint64_t ncq_err_lba;
-};
-struct ahci_state {
-    uint32_t version, nports;
-    uint32_t ghc, pad;
-    struct ahci_port_state ports[AHCI_PORTS];
-};
-
 size_t ahci_state_size(void)
 {
     return sizeof(struct ahci_state);
@@ -399,9 +387,12 @@ int ahci_state_restore(struct ahci *h, const void *buf, size_t len)
     pthread_mutex_lock(&h->lock);
     for (unsigned i = 0; i < AHCI_PORTS; i++) {
         const struct ahci_drive *d = &h->ports[i].drive;
-        if (s.ports[i].kind != d->kind || (d->kind == AHCI_DRIVE_DISK && s.ports[i].sectors != d->sectors)) {
+        const struct ahci_port_state *ps = &s.ports[i];
+        bool flags_ok = ps->wce <= 1 && ps->locked <= 1 && ps->tray_open <= 1 && ps->unit_attention <= 1 &&
+                        ps->halted <= 1 && ps->ncq_err_valid <= 1 && ps->ncq_err_tag < 32;
+        if (!flags_ok || ps->kind != d->kind || (d->kind == AHCI_DRIVE_DISK && ps->sectors != d->sectors)) {
             pthread_mutex_unlock(&h->lock);
-            return -EINVAL;          /* another set of drives: nothing changed */
+            return -EINVAL;          /* another set of drives, or forged: nothing changed */
         }
     }
     block_aio_drain(h->aio);
@@ -430,9 +421,16 @@ int ahci_state_restore(struct ahci *h, const void *buf, size_t len)
         d->ncq_err_error = ps->ncq_err_error;
         d->ncq_err_lba = ps->ncq_err_lba;
     }
+    ahci_update_irq(h);
+    pthread_mutex_unlock(&h->lock);
+    return 0;
+}
+
+void ahci_state_resume(struct ahci *h)
+{
+    pthread_mutex_lock(&h->lock);
     for (unsigned i = 0; i < AHCI_PORTS; i++)
         ahci_port_write(&h->ports[i], PORT_CI, 0);   /* runs what was issued */
     ahci_update_irq(h);
     pthread_mutex_unlock(&h->lock);
-    return 0;
 }

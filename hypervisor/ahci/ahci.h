@@ -63,3 +63,6 @@ struct ahci_state;
 size_t ahci_state_size(void);
 void ahci_state_save(struct ahci *h, struct ahci_state *s);
 int ahci_state_restore(struct ahci *h, const void *buf, size_t len);
+/* After a restore, once guest RAM is back: runs the commands the restored
+ * state has issued and re-drives the interrupt. */
+void ahci_state_resume(struct ahci *h);

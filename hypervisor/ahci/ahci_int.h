@@ -191,6 +191,27 @@ struct ahci {
 };
 
 /* ---- ahci.c ---- */
+/* What a snapshot carries (the unit tests forge hostile ones); the media
+ * and images are the VM's configuration, not state. Commands in flight are
+ * not part of it: the snapshot code quiesces first (every command
+ * finished), and a command the guest had issued but the port had not
+ * started keeps its CI bit, so the port runs it once the restored RAM is
+ * back (ahci_state_resume). */
+#define AHCI_STATE_VERSION 1
+struct ahci_port_state {
+    struct ahci_port_regs r;
+    uint64_t sectors;                /* the drive it was taken with (checked) */
+    uint8_t kind, sense_key, media_event, wce, multiple, xfer_mode, locked, tray_open;
+    uint8_t unit_attention, halted, ncq_err_valid, ncq_err_tag, ncq_err_status, ncq_err_error;
+    uint16_t asc;
+    uint64_t ncq_err_lba;
+};
+struct ahci_state {
+    uint32_t version, nports;
+    uint32_t ghc, pad;
+    struct ahci_port_state ports[AHCI_PORTS];
+};
+
 /* Recomputes IS and the interrupt output (INTx level, or an MSI when
  * something is pending). Caller holds the lock. */
 void ahci_update_irq(struct ahci *h);

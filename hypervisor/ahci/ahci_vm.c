@@ -219,20 +219,16 @@ static void ahci_config_write(struct pci_device *dev, unsigned offset, uint32_t 
 /* ---- snapshots ---- */
 
 /* Every command finishes first; one parked by on-error=pause has no place
- * in a snapshot, so that refuses. So do AHCI disks for now: the disks'
- * qcow2 snapshot taken with a live snapshot covers virtio-blk only, and a
- * revert must not pair the RAM with disks that moved on. CD drives (ISOs
- * are read-only) are fine. */
+ * in a snapshot, so that refuses. The disks' contents are the disk
+ * snapshot's business (block_set: AHCI disks are in it like virtio-blk's). */
 static int ahci_quiesce(void *opaque)
 {
     struct ahci *h = opaque;
     ahci_wait_idle(h);
     pthread_mutex_lock(&h->lock);
-    bool parked = h->parked != NULL, disks = false;
-    for (unsigned i = 0; i < AHCI_PORTS; i++)
-        disks |= h->ports[i].drive.kind == AHCI_DRIVE_DISK;
+    bool parked = h->parked != NULL;
     pthread_mutex_unlock(&h->lock);
-    return parked ? -EBUSY : disks ? -EOPNOTSUPP : 0;
+    return parked ? -EBUSY : 0;
 }
 
 static long ahci_save(void *opaque, void *buf, size_t max)
@@ -252,8 +248,14 @@ static int ahci_load(void *opaque, const void *buf, size_t len)
     return ahci_state_restore(opaque, buf, len);
 }
 
+/* Once RAM is back: commands the saved state had issued run now. */
+static void ahci_loaded(void *opaque)
+{
+    ahci_state_resume(opaque);
+}
+
 static const struct state_ops ahci_state_ops = {
-    .version = 1, .save = ahci_save, .load = ahci_load, .quiesce = ahci_quiesce,
+    .version = 1, .save = ahci_save, .load = ahci_load, .quiesce = ahci_quiesce, .loaded = ahci_loaded,
 };
 
 static const struct pci_device_ops ahci_pci_ops = { .config_write = ahci_config_write };

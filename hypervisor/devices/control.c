@@ -8,7 +8,7 @@
 #include "core/snapshot.h"
 #include "core/vm.h"
 #include "error_msg.h"
-#include "virtio/virtio_blk.h"
+#include "block/block_set.h"
 
 #include <errno.h>
 #include <json-glib/json-glib.h>
@@ -210,7 +210,7 @@ struct disk_snapshot_op {
 static int disk_snapshot_while_paused(void *opaque, char **error)
 {
     struct disk_snapshot_op *op = opaque;
-    int r = virtio_blk_snapshot_all(op->name, op->apply, error);
+    int r = block_set_snapshot(op->name, op->apply, error);
     op->done = r == 0;
     return r;
 }
@@ -220,7 +220,7 @@ static void disk_snapshot_undo(void *opaque)
 {
     struct disk_snapshot_op *op = opaque;
     if (op->done && !op->apply)
-        virtio_blk_snapshot_delete_all(op->name);
+        block_set_snapshot_delete(op->name);
 }
 
 /* snapshot-save / snapshot-load {"path": P, "paused": bool,

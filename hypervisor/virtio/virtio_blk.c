@@ -8,6 +8,7 @@
  * with ENOSPC or EIO is parked and the VM paused; resume retries it. */
 #include "virtio_blk.h"
 #include "block/block.h"
+#include "block/block_set.h"
 #include "block/block_aio.h"
 #include "core/config.h"
 #include "core/event_loop.h"
@@ -482,6 +483,7 @@ void virtio_blk_free(struct virtio_blk *blk)
         free(blk->parked);
         blk->parked = next;
     }
+    block_set_remove(blk->bdev);
     block_close(blk->bdev);
     pthread_mutex_destroy(&blk->vdev.lock);
     free(blk);
@@ -520,6 +522,8 @@ int virtio_blk_create_err(struct vm *vm, const struct disk_config *disk, char **
     }
     if (nopen_disks < VM_MAX_DISKS)
         open_disks[nopen_disks++] = blk;
+    if ((r = block_set_add(blk->bdev)) < 0)
+        return blk_error(error, r, "cannot add disk %s: too many disks", disk->path);
     return 0;
 }
 
@@ -534,43 +538,3 @@ int virtio_blk_create(struct vm *vm, const struct disk_config *disk)
     return r;
 }
 
-void virtio_blk_snapshot_delete_all(const char *name)
-{
-    for (unsigned i = 0; i < nopen_disks; i++)
-        block_snapshot_delete(open_disks[i]->bdev, name, NULL);
-}
-
-/* With the VM paused and drained: the disks as they are now become
- * internal snapshot @name (create), or go back to it (apply). An apply
- * first checks every disk has it, so a missing one changes nothing. */
-int virtio_blk_snapshot_all(const char *name, bool apply, char **error)
-{
-    for (unsigned i = 0; i < nopen_disks; i++) {
-        struct block *b = open_disks[i]->bdev;
-        if (block_get_format(b) != BLOCK_FMT_QCOW2)
-            return blk_error(error, -ENOTSUP, "disk %s is raw: snapshots need qcow2 disks", block_path(b));
-        if (!apply)
-            continue;
-        struct block_snapshot *list = NULL;
-        unsigned n = 0;
-        bool found = false;
-        if (block_snapshot_list(b, &list, &n) == 0)
-            for (unsigned k = 0; k < n && !found; k++)
-                found = !strcmp(list[k].name, name);
-        free(list);
-        if (!found)
-            return blk_error(error, -ENOENT, "disk %s has no snapshot '%s'", block_path(b), name);
-    }
-    for (unsigned i = 0; i < nopen_disks; i++) {
-        struct block *b = open_disks[i]->bdev;
-        char *err = NULL;
-        int r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
-        if (r < 0) {
-            r = blk_error(error, r, "cannot %s snapshot '%s' of disk %s: %s", apply ? "revert to" : "create",
-                          name, block_path(b), err ? err : strerror(-r));
-            free(err);
-            return r;
-        }
-    }
-    return 0;
-}

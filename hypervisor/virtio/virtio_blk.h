@@ -54,8 +54,3 @@ struct virtio_device *virtio_blk_device(struct virtio_blk *blk);
 /* Waits for every submitted request and completes them (tests: there is
  * no I/O thread to do it). */
 void virtio_blk_wait_idle(struct virtio_blk *blk);
-/* Internal qcow2 snapshot @name of every disk of this VM: created, or
- * applied (@apply). For live snapshots, with the VM paused and drained. */
-int virtio_blk_snapshot_all(const char *name, bool apply, char **error);
-/* Takes back snapshot @name of every disk (a live snapshot that failed later). */
-void virtio_blk_snapshot_delete_all(const char *name);
