@@ -3,11 +3,10 @@
  * pair the RAM with a disk that moved on. */
 #include "block_set.h"
 #include "block.h"
+#include "devices/error_msg.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,18 +37,6 @@ void block_set_remove(struct block *b)
     pthread_mutex_unlock(&set_lock);
 }
 
-static int set_error(char **error, int err, const char *fmt, ...)
-{
-    if (error) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(error, fmt, ap) < 0)
-            *error = NULL;
-        va_end(ap);
-    }
-    return err;
-}
-
 static bool has_snapshot(struct block *b, const char *name)
 {
     struct block_snapshot *list = NULL;
@@ -67,10 +54,14 @@ static int check_all(const char *name, bool apply, char **error)
 {
     for (unsigned i = 0; i < ndisks; i++) {
         struct block *b = disks[i];
-        if (block_get_format(b) != BLOCK_FMT_QCOW2)
-            return set_error(error, -ENOTSUP, "disk %s is raw: snapshots need qcow2 disks", block_path(b));
-        if (apply && !has_snapshot(b, name))
-            return set_error(error, -ENOENT, "disk %s has no snapshot '%s'", block_path(b), name);
+        if (block_get_format(b) != BLOCK_FMT_QCOW2) {
+            set_error(error, "disk %s is raw: snapshots need qcow2 disks", block_path(b));
+            return -ENOTSUP;
+        }
+        if (apply && !has_snapshot(b, name)) {
+            set_error(error, "disk %s has no snapshot '%s'", block_path(b), name);
+            return -ENOENT;
+        }
     }
     return 0;
 }
@@ -84,7 +75,7 @@ int block_set_snapshot(const char *name, bool apply, char **error)
         char *err = NULL;
         r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
         if (r < 0)
-            set_error(error, r, "cannot %s snapshot '%s' of disk %s: %s", apply ? "revert to" : "create",
+            set_error(error, "cannot %s snapshot '%s' of disk %s: %s", apply ? "revert to" : "create",
                       name, block_path(b), err ? err : strerror(-r));
         free(err);
     }

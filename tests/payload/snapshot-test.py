@@ -138,11 +138,31 @@ def firmware_vm(vmm, work):
         fail("the firmware VM did not quit cleanly: " + v.output())
 
 
-def save_change_revert(v, state, what):
+def ahci_disk_vm(vmm, image, work):
+    """A VM with an AHCI disk snapshots with its disk (a qcow2 internal
+    snapshot taken while paused) and reverts to it; a raw AHCI disk is
+    refused by name."""
+    img_tool = os.path.join(os.path.dirname(vmm), "block", "domus-img")
+    disk, raw = os.path.join(work, "sata.qcow2"), os.path.join(work, "sata.raw")
+    subprocess.run([img_tool, "create", "-f", "qcow2", disk, "16M"], check=True, capture_output=True)
+    save_change_revert(Vmm(vmm, image, work, "sata", ["--disk", disk + ",bus=ahci"]),
+                       os.path.join(work, "sata.state"), "an AHCI disk", **{"disk-snapshot": "one"})
+    listing = subprocess.run([img_tool, "snapshot", "-l", disk], capture_output=True, text=True).stdout
+    if "one" not in listing:
+        fail("the AHCI disk has no snapshot 'one': " + listing)
+    open(raw, "wb").truncate(16 << 20)
+    v = Vmm(vmm, image, work, "raw", ["--disk", raw + ",bus=ahci"])
+    expect_error(v.cmd(execute="snapshot-save", path=os.path.join(work, "raw.state"), **{"disk-snapshot": "one"}),
+                 ["sata.raw is raw"], "raw AHCI disk")
+    v.ask("?", "marker -")
+    v.finish()
+
+
+def save_change_revert(v, state, what, **args):
     v.ask("e", "marker E n=1")
-    expect_ok(v.cmd(execute="snapshot-save", path=state), "snapshot-save with " + what)
+    expect_ok(v.cmd(execute="snapshot-save", path=state, **args), "snapshot-save with " + what)
     v.ask("f", "marker F n=2")
-    expect_ok(v.cmd(execute="snapshot-load", path=state), "snapshot-load with " + what)
+    expect_ok(v.cmd(execute="snapshot-load", path=state, **args), "snapshot-load with " + what)
     v.ask("?", "marker E n=2")
     v.finish()
 
@@ -280,6 +300,7 @@ def run(vmm, image, work):
                              ("e", ["--net", "user,model=e1000", "--audio", "wav:" + wav], "e1000 + HDA"),
                              ("s", ["--audio", "wav:" + wav, "--sound", "virtio"], "virtio-snd")):
         save_change_revert(Vmm(vmm, image, work, tag, extra), os.path.join(work, tag + ".state"), what)
+    ahci_disk_vm(vmm, image, work)
     firmware_vm(vmm, work)
 
 
