@@ -24,7 +24,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const novncDir = path.join(here, 'node_modules', '@novnc', 'novnc');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'domus-novnc-'));
 const PASSWORD = 'sesame';
-const W = 1024, H = 768;
+const W = 640, H = 480;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let n = 0, failed = false;
