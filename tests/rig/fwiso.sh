@@ -1,7 +1,9 @@
 # fwiso.sh: a hybrid GRUB ISO for firmware-boot cases, made at test time.
 # Source after lib.sh, then: build_boot_iso OUT.iso INITRD
 # The ISO (grub-mkrescue: El Torito + an MBR, so it boots as a CD or as a
-# disk, from BIOS, and from UEFI when grub-efi-amd64-bin is installed) holds $GUEST_KERNEL, INITRD and memtest86+ (when installed). GRUB
+# disk, from BIOS, and from UEFI when grub-efi-amd64-bin is installed) holds
+# $GUEST_KERNEL, INITRD and memtest86+ (when installed; its EFI image for
+# UEFI GRUB). GRUB
 # talks on COM1 and on the BIOS console, shows its menu for 1 s, and boots
 # "Domus rig: Linux from the ISO" unless the SMBIOS system serial (the VM's
 # --name) is "memtest", which picks "Domus rig: memtest86+", or "bench",
@@ -13,6 +15,7 @@ build_boot_iso() {
     cp "$GUEST_KERNEL" iso/boot/vmlinuz
     cp "$initrd" iso/boot/initrd.gz
     [ -r /boot/memtest86+x64.bin ] && cp /boot/memtest86+x64.bin iso/boot/
+    [ -r /boot/memtest86+x64.efi ] && cp /boot/memtest86+x64.efi iso/boot/
     cat > iso/boot/grub/grub.cfg <<'CFG'
 serial --unit=0 --speed=115200
 terminal_input serial console
@@ -28,7 +31,11 @@ menuentry "Domus rig: Linux from the ISO" {
     initrd /boot/initrd.gz
 }
 menuentry "Domus rig: memtest86+" {
-    linux /boot/memtest86+x64.bin console=ttyS0,115200
+    if [ "$grub_platform" = efi ]; then
+        linux /boot/memtest86+x64.efi console=ttyS0,115200
+    else
+        linux /boot/memtest86+x64.bin console=ttyS0,115200
+    fi
 }
 menuentry "Domus bench: Linux, verbose" {
     linux /boot/vmlinuz console=ttyS0 panic=-1

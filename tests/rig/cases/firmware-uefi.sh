@@ -5,7 +5,8 @@
 # shows on the serial port and Linux reaches userspace as an EFI guest. The
 # guest writes a UEFI variable through efivarfs (OVMF stores it on the CFI
 # flash); after a power-off, the next boot with the same --nvram reads it
-# back, so the store persists.
+# back, so the store persists. A third boot (--name memtest) starts
+# memtest86+'s EFI image from the same GRUB menu.
 # Needs hardware KVM: in the QEMU rig it skips. There, any guest that
 # writes CR8 while an interrupt is pending and IF=0 (OVMF's interrupt
 # return path restores CR8 so; Windows changes its IRQL so) aborts the
@@ -53,3 +54,14 @@ done
 token=$(grep -a 'uefi-guest: wrote=' serial-1.log | sed 's/.*wrote=//' | tr -d '\r')
 [ -n "$token" ] || fail "the first boot did not write its variable"
 grep -aq "uefi-guest: found=$token" serial-2.log || fail "the variable written in boot 1 ($token) was not there in boot 2"
+
+if [ -r /boot/memtest86+x64.efi ]; then
+    start=$SECONDS
+    vmm_start memtest.log 240 --memory 256M --firmware uefi --nvram vars.fd --name memtest \
+        --disk boot.iso,readonly --shutdown-timeout 0
+    wait_for_line memtest.log 'Domus rig: memtest86\+' 150
+    wait_for_line memtest.log 'Memtest86\+ v[0-9]' 180
+    log "memtest86+ (EFI) drew its screen after $((SECONDS - start))s"
+    kill "$SPAWNED_PID"
+    wait_exit || :
+fi
