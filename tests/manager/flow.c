@@ -323,6 +323,12 @@ void flow_open(const char *dir)
 
 /* ---- typing and the serial console ---- */
 
+void focus_window(void)
+{
+    g_autofree char *id = g_strdup_printf("%lu", xid_of(GTK_WIDGET(flow_win)));
+    run((const char *const[]){ "xdotool", "windowfocus", "--sync", id, NULL });
+}
+
 void type_line(const char *text)
 {
     /* Each key's press and release go out back to back: on a loaded host a
@@ -357,6 +363,7 @@ void console_answers(const char *name, const char *tag, const char *save_as)
 {
     click_tab("Serial Console");
     click(domus_console_view_get_input(domus_vm_page_get_console(page())));
+    focus_window();
     g_autofree char *cmd = g_strdup_printf("echo %s-$((6*7))", tag);
     g_autofree char *want = g_strdup_printf("%s-42", tag);
     gboolean answered = FALSE;

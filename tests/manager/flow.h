@@ -38,6 +38,8 @@ void open_card(const char *name);
 void back_to_grid(void);
 void wait_window(GtkWindow *w);
 
+/* The main window gets the X keyboard focus (no window manager gives it). */
+void focus_window(void);
 /* Keys as a user types them, into whatever has the X focus. */
 void type_line(const char *text);
 gboolean console_has(gpointer text);

@@ -35,6 +35,7 @@ static gboolean thumbnail_shows(gpointer card)
 static void type_into_display(void)
 {
     click(GTK_WIDGET(domus_vm_page_get_display(page())));
+    focus_window();
     gboolean answered = FALSE;
     for (int i = 0; i < 10 && !answered; i++) {
         say("typing into the window (attempt %d)", i + 1);
