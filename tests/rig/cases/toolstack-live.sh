@@ -1,59 +1,84 @@
 #!/bin/bash
-# Snapshots through the toolstack with a real guest (the issue's flow):
-# the console answers, a marker goes into the guest's RAM (/tmp) and disk,
-# a snapshot of the running VM is taken, the markers change, a revert while
-# running brings the first ones back and the console still answers. Then
-# stop --save and start resume the running guest without a boot, a revert
-# of the stopped VM to the live snapshot resumes that state on start, and
-# the snapshot list shows the tree.
+# The issue's live-snapshot flow through the toolstack on a demo-linux VM
+# with a display (VNC), in one guest boot: the console answers, markers go
+# into the guest's RAM (/tmp) and disk, a snapshot of the running VM is
+# taken, the markers and the screen change, and a revert while running
+# brings back the markers and the screen a VNC client sees. (Stop --save,
+# reverts of a stopped VM and the tree: the cli suite's live-snapshot test
+# on this host; stopped-VM snapshots with a real guest: toolstack-snapshot.)
 set -eu
 . "$RIG_LIB"
 require_vmm
 require_cmd dbus-run-session python3
 [ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+[ -x "$BUILD_DIR/tests/display/vnc-probe" ] && [ -x "$BUILD_DIR/vdisplay/domus-vnc" ] ||
+    skip "domus-vnc/vnc-probe not built (libvncserver-dev missing)"
 
 cat > scenario.sh <<'S'
 set -eu
 . "$RIG_LIB"
 . "$SRC_DIR/tests/toolstack/rig-helpers.sh"
 
+# screen VM FILE: what a VNC client of VM's display sees now, as a PPM.
+screen() {
+    local log port
+    log=$("$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"])')
+    port=$(sed -n 's/.*domus-vnc: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
+    [ -n "$port" ] || fail "no VNC port in $log"
+    "$BUILD_DIR/tests/display/vnc-probe" "127.0.0.1:$port" --encodings raw --timeout 30 --hold 1 --dump "$2" >/dev/null ||
+        fail "no VNC picture of $1's display"
+}
+# ppm A.ppm [B.ppm]: how many pixels are not the background of A / differ between A and B.
+ppm() {
+    python3 - "$@" <<'P'
+import re, sys
+from collections import Counter
+def load(p):
+    d = open(p, "rb").read()
+    m = re.match(rb"P6\s+(\d+)\s+(\d+)\s+\d+\s", d)
+    w, h = int(m.group(1)), int(m.group(2))
+    return (w, h), d[m.end():m.end() + w * h * 3]
+size, a = load(sys.argv[1])
+px = [a[i:i + 3] for i in range(0, len(a), 3)]
+if len(sys.argv) == 2:
+    bg = Counter(px).most_common(1)[0][0]
+    print(sum(p != bg for p in px))
+else:
+    size2, b = load(sys.argv[2])
+    print(len(px) if size != size2 else sum(a[i:i + 3] != b[i:i + 3] for i in range(0, len(a), 3)))
+P
+}
+
 d create snap --template demo-linux
-d start snap
+d start snap --display vnc
 ask snap 'echo $((40+2))' 42
-ask snap 'echo first-ram > /tmp/marker; echo first-disk | dd of=/dev/vda conv=sync 2>/dev/null; sync; echo w1-$((1+1))' w1-2
+ask snap 'echo 0 > /sys/class/graphics/fbcon/cursor_blink; echo first-ram > /tmp/marker; echo first-disk | dd of=/dev/vda conv=sync 2>/dev/null; sync; echo w1-$((1+1))' w1-2
+screen snap 1.ppm
+[ "$(ppm 1.ppm)" -gt 20 ] || fail "the display is blank (the guest's console on tty1 should show)"
 t0=$(date +%s.%N)
 d snapshot snap create live
 log "live snapshot took $(echo "$(date +%s.%N) - $t0" | bc) s (CLI round trip)"
 [ "$(state snap)" = running ] || fail "the VM is $(state snap) after a live snapshot"
-ask snap 'echo second-ram > /tmp/marker; echo second-disk | dd of=/dev/vda conv=sync 2>/dev/null; sync; echo w2-$((2+1))' w2-3
+ask snap 'echo second-ram > /tmp/marker; echo second-disk | dd of=/dev/vda conv=sync 2>/dev/null; sync; for i in $(seq 30); do echo SECOND-SCREEN-$i-XXXXXXXXXXXXXXXXXXXX > /dev/tty1; done; echo w2-$((2+1))' w2-3
 ask snap 'cat /tmp/marker' second-ram
+screen snap 2.ppm
+changed=$(ppm 1.ppm 2.ppm)
+[ "$changed" -gt 1000 ] || fail "the guest's screen did not change ($changed pixels)"
 d snapshot snap revert live
 [ "$(state snap)" = running ] || fail "the VM is $(state snap) after a revert"
 ask snap 'cat /tmp/marker' first-ram
 ask snap 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' first-disk
 ask snap 'sleep 1; echo $((40+2))' 42
-log "reverted while running: RAM and disk are back at the snapshot, the console answers"
+screen snap 3.ppm
+back=$(ppm 1.ppm 3.ppm)
+log "screen: $changed pixels changed after the snapshot, $back differ from the snapshot's after the revert"
+[ "$(ppm 3.ppm)" -gt 20 ] && [ "$back" -lt $((changed / 10)) ] ||
+    fail "after the revert the VNC client does not see the snapshot's screen"
+log "reverted while running: RAM, disk and the screen are back at the snapshot, the console answers"
 
 err=$("$DOMUS" snapshot snap revert nosuch 2>&1) && fail "revert to a missing snapshot worked"
 grep -q "has no snapshot 'nosuch'" <<<"$err" || fail "unclear error for a missing snapshot: $err"
 
-ask snap 'echo third-ram > /tmp/marker; echo w3-$((3+1))' w3-4
-d stop snap --save
-[ "$(state snap)" = stopped ] || fail "the VM is $(state snap) after stop --save"
-d start snap
-ask snap 'cat /tmp/marker' third-ram 60
-log "stop --save then start resumed the running guest"
-
-d stop snap --timeout 120
-d snapshot snap create cold
-d snapshot snap revert live
-d start snap
-ask snap 'cat /tmp/marker' first-ram 60
-log "a stopped VM reverted to a live snapshot resumes its running state"
-tree=$("$DOMUS" snapshot snap list)
-echo "$tree"
-grep -qE '^live .*disks\+RAM +\[current\]$' <<<"$tree" || fail "the tree lacks the current live snapshot"
-grep -qE '^  cold .*disks$' <<<"$tree" || fail "the tree lacks cold under live"
 d stop snap --force
 S
 "$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh
