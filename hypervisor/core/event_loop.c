@@ -176,6 +176,15 @@ void event_loop_timer_periodic(int timerfd, unsigned period_ms)
     timerfd_settime(timerfd, 0, &its, NULL);
 }
 
+void event_loop_timer_once_ns(int timerfd, uint64_t ns)
+{
+    if (ns == 0)
+        ns = 1;                      /* 0 would disarm it */
+    struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+                                            .tv_nsec = (long)(ns % 1000000000u) } };
+    timerfd_settime(timerfd, 0, &its, NULL);
+}
+
 int event_loop_call(struct event_loop *loop, void (*fn)(void *opaque), void *opaque)
 {
     struct deferred_call *c = calloc(1, sizeof(*c));

@@ -18,6 +18,8 @@ int event_loop_del(struct event_loop *loop, int fd);
 int event_loop_add_timer(struct event_loop *loop, event_cb cb, void *opaque);
 /* Arms a timerfd to fire every @period_ms from now (0: disarms it). */
 void event_loop_timer_periodic(int timerfd, unsigned period_ms);
+/* Arms a timerfd to fire once, @ns nanoseconds from now (at least 1). */
+void event_loop_timer_once_ns(int timerfd, uint64_t ns);
 /* Runs a callback once on the loop thread soon (thread-safe). */
 int event_loop_call(struct event_loop *loop, void (*fn)(void *opaque), void *opaque);
 /* Runs until event_loop_stop(); call from the I/O thread. */

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define E1000_DEVICE_ID   0x100E
 #define E1000_SUBSYS_ID   0x001E
@@ -29,15 +31,57 @@
 
 /* ---- interrupts ---- */
 
+#define ITR_UNIT_NS       256        /* ITR counts the interval in 256 ns units */
+
 bool e1000_irq_level(struct e1000 *e)
 {
-    return (*e1000_reg(e, E1000_ICR) & *e1000_reg(e, E1000_IMS)) != 0;
+    pthread_mutex_lock(&e->lock);
+    bool line = e->irq_line;
+    pthread_mutex_unlock(&e->lock);
+    return line;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A guest that acknowledges each interrupt at once would otherwise take
+ * one per frame: the driver sets ITR (Linux: 20000/s at most by default)
+ * so a flood costs it a bounded rate, and so does the VMM's I/O thread. */
 void e1000_update_irq(struct e1000 *e)
 {
+    bool want = (*e1000_reg(e, E1000_ICR) & *e1000_reg(e, E1000_IMS)) != 0;
+    if (want && !e->irq_line) {
+        uint64_t itr = *e1000_reg(e, E1000_ITR) & 0xFFFF;
+        if (itr && e->itr_timer >= 0) {
+            uint64_t now = now_ns();
+            if (now < e->irq_next_ns) {
+                if (!e->itr_armed)
+                    event_loop_timer_once_ns(e->itr_timer, e->irq_next_ns - now);
+                e->itr_armed = true;
+                return;
+            }
+            e->irq_next_ns = now + itr * ITR_UNIT_NS;
+        }
+    }
+    e->irq_line = want;
     if (e->pci_owned)
-        pci_device_set_irq(&e->pci, e1000_irq_level(e));
+        pci_device_set_irq(&e->pci, want);
+}
+
+static void itr_expired(void *opaque, uint32_t events)
+{
+    struct e1000 *e = opaque;
+    uint64_t n;
+    if (read(e->itr_timer, &n, sizeof(n)) != sizeof(n))
+        return;
+    pthread_mutex_lock(&e->lock);
+    e->itr_armed = false;
+    e1000_update_irq(e);
+    pthread_mutex_unlock(&e->lock);
 }
 
 void e1000_set_icr(struct e1000 *e, uint32_t bits)
@@ -408,6 +452,7 @@ struct e1000 *e1000_new(const struct guest_mem *mem, struct net_backend *nb, str
     struct e1000 *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
+    e->itr_timer = -1;
     e->tx_buf = malloc(NET_MAX_FRAME);
     e->seg_buf = malloc(NET_MAX_FRAME);
     e->rx_buf = malloc(NET_MAX_FRAME + 64);
@@ -419,6 +464,11 @@ struct e1000 *e1000_new(const struct guest_mem *mem, struct net_backend *nb, str
     e->nb = nb;
     e->loop = loop;
     pthread_mutex_init(&e->lock, NULL);
+    e->itr_timer = loop ? event_loop_add_timer(loop, itr_expired, e) : -1;
+    if (loop && e->itr_timer < 0) {
+        e1000_free(e);
+        return NULL;
+    }
     e->state.version = E1000_STATE_VERSION;
     e->state.link_up = true;
     eeprom_init(e, mac);
@@ -435,6 +485,10 @@ void e1000_free(struct e1000 *e)
         return;
     if (e->nb)
         net_backend_set_client(e->nb, &(struct net_client){ 0 });
+    if (e->itr_timer >= 0) {
+        event_loop_del(e->loop, e->itr_timer);
+        close(e->itr_timer);
+    }
     free(e->tx_buf);
     free(e->seg_buf);
     free(e->rx_buf);

@@ -44,6 +44,11 @@ struct e1000 {
     struct e1000_state state;
     struct e1000_eeprom_wire wire;
     bool pci_owned, tx_scheduled;
+    /* Interrupt throttling (ITR): the line as the guest sees it, when it
+     * may next rise, and the timer that raises it then. */
+    bool irq_line, itr_armed;
+    uint64_t irq_next_ns;
+    int itr_timer;                   /* -1 without an event loop: ITR unused */
     uint32_t ioaddr;                 /* I/O window: the register IODATA reaches */
     /* The frame being gathered from transmit descriptors. */
     uint8_t *tx_buf, *seg_buf;
@@ -55,7 +60,8 @@ struct e1000 {
 
 static inline uint32_t *e1000_reg(struct e1000 *e, unsigned off) { return &e->state.regs[off / 4]; }
 
-/* Raises INTx when ICR & IMS; lock held. */
+/* Drives INTx from ICR & IMS, no sooner than ITR allows after the last
+ * assertion; lock held. */
 void e1000_update_irq(struct e1000 *e);
 void e1000_set_icr(struct e1000 *e, uint32_t bits);
 /* Stops the device until reset: a guest fed it something unusable. */

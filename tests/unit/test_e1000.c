@@ -3,10 +3,12 @@
  * read bit by bit gives the MAC and a valid checksum, the PHY answers on
  * MDIC, interrupts follow ICR/IMS, transmitted frames come out with the
  * checksums and TCP segmentation the context descriptor asked for, received
- * frames land in the guest's buffers with FCS and status, and hostile rings
- * or buffers stop the device (until a reset), never the VMM. */
+ * frames land in the guest's buffers with FCS and status, ITR throttles a
+ * flood of interrupts, and hostile rings or buffers stop the device (until
+ * a reset), never the VMM. */
 #include "devices/e1000.h"
 #include "devices/e1000_int.h"
+#include "core/event_loop.h"
 #include "core/memory.h"
 #include "net/net_offload.h"
 #include "net_frames.h"
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <endian.h>
 #include <glib.h>
+#include <pthread.h>
 #include <string.h>
 
 #define RAM_SIZE  (4u << 20)
@@ -205,6 +208,81 @@ static void test_interrupts(struct fx *f, gconstpointer data)
     g_assert_cmphex(r32(f, E1000_ICR), ==, E1000_ICR_LSC);   /* ... reading ICR acknowledges */
     g_assert_false(e1000_irq_level(f->e));
     g_assert_cmphex(r32(f, E1000_ICR), ==, 0);
+}
+
+static void *loop_thread(void *loop)
+{
+    event_loop_run(loop);
+    return NULL;
+}
+
+/* One cause after another, each acknowledged as soon as it interrupts (a
+ * guest flooded with frames): returns how many interrupts it took in
+ * @usec microseconds; *took is the time it really ran. */
+static unsigned flood(struct fx *f, gint64 usec, gint64 *took)
+{
+    unsigned raised = 0;
+    gint64 t0 = g_get_monotonic_time();
+    while (g_get_monotonic_time() - t0 < usec) {
+        w32(f, E1000_ICS, E1000_ICR_RXT0);
+        if (e1000_irq_level(f->e)) {
+            raised++;
+            r32(f, E1000_ICR);
+        }
+        g_usleep(10);                          /* the guest's handler; lets the I/O thread in */
+    }
+    *took = g_get_monotonic_time() - t0;
+    return raised;
+}
+
+/* ITR (in 256 ns units) is the least time between two interrupts: with
+ * it at 2 ms, a flood interrupts the guest at most once per 2 ms, and a
+ * cause held back is delivered when the interval ends, by the I/O
+ * thread's timer. With ITR 0 each cause interrupts at once. */
+static void test_itr(struct fx *f, gconstpointer data)
+{
+    struct event_loop *loop = event_loop_new();
+    pthread_t thread;
+    g_assert_nonnull(loop);
+    pthread_create(&thread, NULL, loop_thread, loop);
+    e1000_free(f->e);
+    f->e = e1000_new(&f->mem, &f->fnb.nb, loop, mac);
+    g_assert_nonnull(f->e);
+    w32(f, E1000_IMS, E1000_ICR_RXT0);
+
+    gint64 took;
+    for (int i = 0; i < 1000; i++) {
+        w32(f, E1000_ICS, E1000_ICR_RXT0);
+        g_assert_true(e1000_irq_level(f->e));
+        r32(f, E1000_ICR);
+    }
+
+    w32(f, E1000_ITR, 7812);                   /* 2 ms: what InterruptThrottleRate=500 writes */
+    unsigned raised = flood(f, 100000, &took);
+    g_test_message("ITR 2 ms: %u interrupts in %" G_GINT64_FORMAT " us", raised, took);
+    g_assert_cmpuint(raised, >=, 1);
+    g_assert_cmpuint(raised, <=, took / 2000 + 1);
+
+    /* The cause raised right after an interrupt waits for the timer. */
+    w32(f, E1000_ITR, 0xFFFF);                 /* 16.8 ms */
+    w32(f, E1000_ICS, E1000_ICR_RXT0);
+    for (int i = 0; i < 200 && !e1000_irq_level(f->e); i++)
+        g_usleep(10000);
+    g_assert_true(e1000_irq_level(f->e));
+    r32(f, E1000_ICR);
+    w32(f, E1000_ICS, E1000_ICR_RXT0);
+    bool held = !e1000_irq_level(f->e);
+    for (int i = 0; i < 200 && !e1000_irq_level(f->e); i++)
+        g_usleep(10000);
+    g_test_message("the cause was %sheld back", held ? "" : "not ");
+    g_assert_true(e1000_irq_level(f->e));
+    g_assert_cmphex(r32(f, E1000_ICR), ==, E1000_ICR_RXT0);
+
+    event_loop_stop(loop);
+    pthread_join(thread, NULL);
+    e1000_free(f->e);
+    f->e = NULL;
+    event_loop_free(loop);
 }
 
 /* The cable pulled and plugged back in: STATUS.LU and the PHY's link bit
@@ -545,6 +623,7 @@ int main(int argc, char **argv)
     ADD("eeprom", test_eeprom);
     ADD("phy", test_phy);
     ADD("interrupts", test_interrupts);
+    ADD("itr", test_itr);
     ADD("io-window", test_io_window);
     ADD("link-change", test_link_change);
     ADD("tx-legacy", test_tx_legacy);
