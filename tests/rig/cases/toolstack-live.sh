@@ -28,24 +28,24 @@ screen() {
     "$BUILD_DIR/tests/display/vnc-probe" "127.0.0.1:$port" --encodings raw --timeout 30 --hold 1 --dump "$2" >/dev/null ||
         fail "no VNC picture of $1's display"
 }
-# ppm A.ppm [B.ppm]: how many pixels are not the background of A / differ between A and B.
+# ppm A.ppm [B.ppm]: how many bytes of A are not its background (its first
+# pixel) / differ between A and B. Whole-buffer integer XORs: Python runs
+# emulated in the rig, where a per-pixel loop takes minutes.
 ppm() {
     python3 - "$@" <<'P'
 import re, sys
-from collections import Counter
 def load(p):
     d = open(p, "rb").read()
     m = re.match(rb"P6\s+(\d+)\s+(\d+)\s+\d+\s", d)
     w, h = int(m.group(1)), int(m.group(2))
-    return (w, h), d[m.end():m.end() + w * h * 3]
-size, a = load(sys.argv[1])
-px = [a[i:i + 3] for i in range(0, len(a), 3)]
-if len(sys.argv) == 2:
-    bg = Counter(px).most_common(1)[0][0]
-    print(sum(p != bg for p in px))
-else:
-    size2, b = load(sys.argv[2])
-    print(len(px) if size != size2 else sum(a[i:i + 3] != b[i:i + 3] for i in range(0, len(a), 3)))
+    return d[m.end():m.end() + w * h * 3]
+def differ(x, y):
+    if len(x) != len(y):
+        return max(len(x), len(y))
+    z = int.from_bytes(x, "little") ^ int.from_bytes(y, "little")
+    return len(x) - z.to_bytes(len(x), "little").count(0)
+a = load(sys.argv[1])
+print(differ(a, a[:3] * (len(a) // 3)) if len(sys.argv) == 2 else differ(a, load(sys.argv[2])))
 P
 }
 
@@ -63,7 +63,7 @@ ask snap 'echo second-ram > /tmp/marker; echo second-disk | dd of=/dev/vda conv=
 ask snap 'cat /tmp/marker' second-ram
 screen snap 2.ppm
 changed=$(ppm 1.ppm 2.ppm)
-[ "$changed" -gt 1000 ] || fail "the guest's screen did not change ($changed pixels)"
+[ "$changed" -gt 1000 ] || fail "the guest's screen did not change ($changed bytes)"
 d snapshot snap revert live
 [ "$(state snap)" = running ] || fail "the VM is $(state snap) after a revert"
 ask snap 'cat /tmp/marker' first-ram
@@ -71,7 +71,7 @@ ask snap 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' first-disk
 ask snap 'sleep 1; echo $((40+2))' 42
 screen snap 3.ppm
 back=$(ppm 1.ppm 3.ppm)
-log "screen: $changed pixels changed after the snapshot, $back differ from the snapshot's after the revert"
+log "screen: $changed bytes changed after the snapshot, $back differ from the snapshot's after the revert"
 [ "$(ppm 3.ppm)" -gt 20 ] && [ "$back" -lt $((changed / 10)) ] ||
     fail "after the revert the VNC client does not see the snapshot's screen"
 log "reverted while running: RAM, disk and the screen are back at the snapshot, the console answers"
