@@ -56,7 +56,9 @@ static int open_pcm(const char *dev, int capture)
     set_int(&p, SNDRV_PCM_HW_PARAM_CHANNELS, 2, 2);
     set_int(&p, SNDRV_PCM_HW_PARAM_RATE, RATE, RATE);
     set_int(&p, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, period_frames, period_frames);
-    set_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, periods, periods);
+    /* Up to @periods: virtio-snd's driver caps the buffer at 160 ms (7.5
+     * periods); the kernel picks the largest buffer that fits. */
+    set_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, periods < 4 ? periods : 4, periods);
     if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &p) < 0) {
         perror("HW_PARAMS");
         exit(1);

@@ -4,10 +4,11 @@
 # records it from the sink's monitor with its peak at 440 Hz.
 set -eu
 . "$RIG_LIB"
+. "$RIG_DIR/sound-lib.sh"
 require_vmm
-require_cmd gcc python3 pulseaudio parec
+require_cmd python3 pulseaudio parec
 
-gcc -static -O2 -o audio-tone "$RIG_DIR/audio-tone.c" -lm || skip "cannot build a static helper (libc6-dev)"
+sound_audio_tone
 export XDG_RUNTIME_DIR=$CASE_TMPDIR/run HOME=$CASE_TMPDIR
 mkdir -p "$XDG_RUNTIME_DIR"
 chmod 700 "$XDG_RUNTIME_DIR"
