@@ -19,7 +19,9 @@
 
 #define RATE 48000
 
-static unsigned period_frames = 1024, periods = 8;
+/* A nested guest on a busy machine can stall for a few hundred ms: the
+ * largest buffer the card allows, up to 32 periods (680 ms), rides that out. */
+static unsigned period_frames = 1024, periods = 32;
 
 static void set_mask(struct snd_pcm_hw_params *p, int param, unsigned bit)
 {
@@ -56,8 +58,8 @@ static int open_pcm(const char *dev, int capture)
     set_int(&p, SNDRV_PCM_HW_PARAM_CHANNELS, 2, 2);
     set_int(&p, SNDRV_PCM_HW_PARAM_RATE, RATE, RATE);
     set_int(&p, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, period_frames, period_frames);
-    /* Up to @periods: virtio-snd's driver caps the buffer at 160 ms (7.5
-     * periods); the kernel picks the largest buffer that fits. */
+    /* Up to @periods: the kernel picks the largest buffer that fits (Linux's
+     * virtio-snd driver allows pcm_buffer_ms, 160 ms unless told otherwise). */
     set_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, periods < 4 ? periods : 4, periods);
     if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &p) < 0) {
         perror("HW_PARAMS");
@@ -72,6 +74,14 @@ static int open_pcm(const char *dev, int capture)
         exit(1);
     }
     return fd;
+}
+
+/* After an xrun (EPIPE), or a wait for a period that timed out (EIO, the
+ * stream still running): stop, prepare and, for capture, start again. */
+static bool restart(int fd, bool capture)
+{
+    ioctl(fd, SNDRV_PCM_IOCTL_DROP);
+    return ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) == 0 && (!capture || ioctl(fd, SNDRV_PCM_IOCTL_START) == 0);
 }
 
 int main(int argc, char **argv)
@@ -89,7 +99,7 @@ int main(int argc, char **argv)
             struct snd_xferi x = { .buf = buf, .frames = 1024 };
             if (ioctl(fd, SNDRV_PCM_IOCTL_WRITEI_FRAMES, &x) < 0) {
                 perror("WRITEI");          /* an underrun: prepare and go on */
-                if (++xruns > 20 || ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0)
+                if (++xruns > 20 || !restart(fd, false))
                     return 1;
                 continue;
             }
@@ -108,8 +118,7 @@ int main(int argc, char **argv)
             if (ioctl(fd, SNDRV_PCM_IOCTL_READI_FRAMES, &x) < 0) {
                 /* An overrun (the guest was too slow): start again, as alsa-lib would. */
                 perror("READI");
-                if (++xruns > 20 || ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0 ||
-                    ioctl(fd, SNDRV_PCM_IOCTL_START) < 0)
+                if (++xruns > 20 || !restart(fd, true))
                     return 1;
                 continue;
             }
