@@ -15,6 +15,7 @@ import re
 import sys
 
 TAP = re.compile(r'^(not ok|ok)\b[^#]*(?:#\s*(SKIP|TODO)\b)?', re.I)
+TOOK = re.compile(r'^# (\S+) took (\d+s)$', re.M)
 
 
 def records(paths):
@@ -25,7 +26,7 @@ def records(paths):
 
 def main(paths):
     passed = failed = skipped = 0
-    failures = []
+    failures, timings = [], []
     for t in records(paths):
         name, result = t['name'], t['result']
         subtests = [m for m in map(TAP.match, (t.get('stdout') or '').splitlines()) if m]
@@ -38,6 +39,10 @@ def main(paths):
                 failed += 1
                 failures.append(f'{name}: {result}')
             continue
+        # run-cases' "# CASE took Ns" lines: where a rig group's time went
+        took = TOOK.findall(t.get('stdout') or '')
+        if took:
+            timings.append((name, ' '.join(f'{c} {d}' for c, d in took)))
         sub_failed = 0
         for m in subtests:
             ok = m.group(1).lower() == 'ok'
@@ -53,6 +58,8 @@ def main(paths):
         if result not in ('OK', 'SKIP', 'EXPECTEDFAIL') and not sub_failed:
             failed += 1
             failures.append(f'{name}: {result} after {len(subtests)} results')
+    for name, took in timings:
+        print(f'{name}: {took}')
     for f in failures:
         print(f'FAILED {f}')
     print(f'{passed} passed, {failed} failed' + (f', {skipped} skipped' if skipped else ''))
