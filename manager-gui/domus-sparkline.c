@@ -45,12 +45,15 @@ static void domus_sparkline_snapshot(GtkWidget *w, GtkSnapshot *snap)
         max = MAX(max, self->values[(self->head + SAMPLES - 1 - i) % SAMPLES]);
     if (max <= 0)
         max = 1;
+    /* The label gets a band of its own above the plot, so the line never
+     * runs through its text. */
+    double top = self->label ? 14 : 2;
     cairo_set_source_rgba(cr, 0.21, 0.52, 0.89, 1);
     cairo_set_line_width(cr, 1.5);
     for (guint i = 0; i < self->n; i++) {
         double v = self->values[(self->head + SAMPLES - self->n + i) % SAMPLES];
         double x = width - (double)(self->n - 1 - i) * width / (SAMPLES - 1);
-        double y = height - 2 - v / max * (height - 4);
+        double y = height - 2 - v / max * MAX(height - 2 - top, 1);
         if (i == 0)
             cairo_move_to(cr, x, y);
         else
