@@ -235,8 +235,9 @@ if [ -w /dev/kvm ]; then
     truncate -s 4M "$DOMUS_SESSION_DIR/setup.iso"
     expect 0 "" create win10 --template windows-10 --iso "$DOMUS_SESSION_DIR/setup.iso"
     expect 0 "" set win10 net=user
-    # (read from the VM's log: OVMF may stop at once on a nested /dev/kvm)
-    expect 0 "" start win10
+    # (read from the VM's log: on a nested /dev/kvm OVMF stops at its first
+    # x87 instruction, so start may already report the crash; docs/uefi.md)
+    "$DOMUS" start win10 >/dev/null 2>&1 || true
     log=$("$DOMUS" info win10 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"])')
     cmd="$(grep '^command: ' "$log" | tail -n1) " missing=
     for want in '--firmware=uefi' '--nvram=.*/nvram/vars.fd' 'disk0.qcow2,bus=ahci' \
