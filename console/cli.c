@@ -260,6 +260,8 @@ static int verb_create(int argc, char **argv)
 }
 
 static const char *const list_props[] = { "Name", "State", "Memory", "Cpus", "Template", "Uptime", "Pid" };
+/* How to reach a running VM's display, as info shows it. */
+static const char *const list_info_keys[] = { "vnc", "display-socket" };
 
 static int verb_list(int argc, char **argv)
 {
@@ -297,6 +299,16 @@ static int verb_list(int argc, char **argv)
                 g_autofree char *key = g_ascii_strdown(list_props[i], -1);
                 json_builder_set_member_name(jb, key);
                 json_builder_add_value(jb, json_gvariant_serialize(v));
+            }
+            g_autoptr(GVariant) info = NULL;
+            for (unsigned i = 0; i < G_N_ELEMENTS(list_info_keys); i++) {
+                const char *v;
+                if (!info && !domus_vm_call_get_info_sync(vm, &info, NULL, NULL))
+                    break;           /* deleted meanwhile */
+                if (!g_variant_lookup(info, list_info_keys[i], "&s", &v))
+                    continue;
+                json_builder_set_member_name(jb, list_info_keys[i]);
+                json_builder_add_string_value(jb, v);
             }
             json_builder_end_object(jb);
             continue;

@@ -25,6 +25,7 @@
 
 #define DEFAULT_STOP_TIMEOUT 30     /* seconds the guest gets to power off */
 #define START_TIMEOUT_US (30 * G_USEC_PER_SEC)
+#define VNC_WAIT_US (5 * G_USEC_PER_SEC)
 #define CONTROL_TIMEOUT_MS 5000
 #define LOG_MARK "=== domusd: starting "
 
@@ -46,7 +47,8 @@ bool vm_instance_is_active(struct vm_instance *vm)
     return vm->pid > 0;
 }
 
-char *vm_instance_log_tail(struct vm_instance *vm, unsigned n)
+/* What this run's VMM wrote to its log (after domusd's mark and command line). */
+static char *run_log(struct vm_instance *vm)
 {
     g_autofree char *data = NULL;
     if (!g_file_get_contents(vm->log_path, &data, NULL, NULL))
@@ -58,10 +60,32 @@ char *vm_instance_log_tail(struct vm_instance *vm, unsigned n)
         char *nl = strchr(start, '\n');
         start = nl ? nl + 1 : start + strlen(start);
     }
+    return g_strdup(start);
+}
+
+char *vm_instance_log_tail(struct vm_instance *vm, unsigned n)
+{
+    g_autofree char *start = run_log(vm);
     g_auto(GStrv) lines = g_strsplit(g_strchomp(start), "\n", -1);
     guint len = g_strv_length(lines);
     guint from = len > n ? len - n : 0;
     return g_strjoinv("\n", lines + from);
+}
+
+/* domus-vnc picks its port (the first free one from 5900) and says which on
+ * the VMM's stderr, i.e. in this run's log; it lives as long as the VMM. */
+#define VNC_LISTENING "domus-vnc: listening on "
+
+static char *vm_instance_vnc_address(struct vm_instance *vm)
+{
+    if (!vm->pid)
+        return NULL;
+    g_autofree char *log = run_log(vm);
+    char *line = g_strrstr(log, VNC_LISTENING);
+    if (!line)
+        return NULL;
+    line += strlen(VNC_LISTENING);
+    return g_strndup(line, strcspn(line, " \r\n"));
 }
 
 static void fail_invocation(GDBusMethodInvocation *inv, GError *err)
@@ -211,6 +235,18 @@ static void on_start_status(GObject *src, GAsyncResult *res, gpointer data)
     if (!st) {
         vm->start_poll = g_timeout_add(50, start_poll, vm);
         return;
+    }
+    if (vm->display_client && !strcmp(vm->display_client, "vnc")) {
+        /* Start returns once info can say where VNC listens (a VNC server
+         * that never says so must not hold up the start for good). */
+        g_autofree char *addr = vm_instance_vnc_address(vm);
+        gint64 now = g_get_monotonic_time();
+        if (!vm->vnc_wait_until)
+            vm->vnc_wait_until = now + VNC_WAIT_US;
+        if (!addr && now < vm->vnc_wait_until) {
+            vm->start_poll = g_timeout_add(50, start_poll, vm);
+            return;
+        }
     }
     g_autofree char *resume = vm_resume_state(vm->rec);
     bool resumed = resume != NULL;
@@ -397,6 +433,7 @@ static gboolean handle_start(DomusVM *iface, GDBusMethodInvocation *inv, GVarian
     set_state(vm, "starting", NULL);
     vm->start_inv = inv;
     vm->start_deadline = g_get_monotonic_time() + START_TIMEOUT_US;
+    vm->vnc_wait_until = 0;
     vm->start_poll = g_timeout_add(20, start_poll, vm);
     return TRUE;
 }
@@ -834,6 +871,8 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
         ADD_S("cgroup", cg);
         g_autofree char *dsock = g_build_filename(vm->rundir, "display.sock", NULL);
         ADD_S("display-socket", g_file_test(dsock, G_FILE_TEST_EXISTS) ? dsock : NULL);
+        g_autofree char *vnc = vm_instance_vnc_address(vm);
+        ADD_S("vnc", vnc);
     }
 #undef ADD_S
     domus_vm_complete_get_info(vm->iface, inv, g_variant_builder_end(&b));

@@ -23,6 +23,7 @@ struct vm_instance {
     GDBusMethodInvocation *start_inv;
     guint start_poll;
     gint64 start_deadline;
+    gint64 vnc_wait_until;           /* start waits this long for domus-vnc's port */
     bool start_polling;
     bool busy;                       /* a snapshot or clone holds the VM */
     bool display_channel;            /* started with a display: rundir/display.sock */

@@ -108,6 +108,18 @@ if [ -x "$probe" ] && [ -x "$BUILD_DIR/vdisplay/domus-vnc" ]; then
     check "start --display vnc" "$DOMUS" start d --display vnc
     check "the guest draws on its virtio-gpu" [ "$(say d g)" = "marker G n=1" ]
     port=$(vnc_port d)
+    # Start returns once info can say where VNC listens: no waiting here.
+    check "info shows the VNC address the log names, and the display channel" python3 - "$port" \
+        "$("$DOMUS" info d --json)" "$("$DOMUS" list --json)" "$("$DOMUS" info d)" <<'PY'
+import json, sys
+port, info, vms, text = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+assert info["vnc"] == "127.0.0.1:" + port, info
+assert info["display-socket"].endswith("/display.sock"), info
+listed = {v["name"]: v for v in vms}
+assert listed["d"]["vnc"] == info["vnc"] and listed["d"]["display-socket"] == info["display-socket"], listed
+assert "vnc" not in listed["p"], listed["p"]
+assert any(l.split() == ["vnc", info["vnc"]] for l in text.splitlines()), text
+PY
     check "domus-vmm's VNC server shows the guest's frame" sees "$port" 28641e
     check "snapshot create on a running VM with a display" "$DOMUS" snapshot d create shown
     check "the guest draws a box" [ "$(say d h)" = "marker H n=2" ]
