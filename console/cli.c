@@ -3,6 +3,7 @@
  * 2, a refusal from domusd exits 1. */
 #include "cli.h"
 #include "core/config.h"
+#include "core/size.h"
 
 #include <json-glib/json-glib.h>
 #include <stdarg.h>

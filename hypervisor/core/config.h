@@ -88,7 +88,3 @@ static inline bool vm_config_has_vga(const struct vm_config *cfg)
  * returns 2; returns 1 after printing --help; 0 on success. */
 int vm_config_parse(struct vm_config *cfg, int argc, char **argv);
 void vm_config_free(struct vm_config *cfg);
-/* "512M", "2G", "1048576" -> bytes. -EINVAL on junk or overflow. */
-int parse_size(const char *s, uint64_t *out);
-/* As parse_size, but a bare number means MiB (memory and disk sizes on the command line). */
-int parse_memory_size(const char *s, uint64_t *out);

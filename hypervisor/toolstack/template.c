@@ -1,6 +1,7 @@
 #include "template.h"
 #include "errors.h"
 #include "core/config.h"
+#include "core/size.h"
 
 #include <string.h>
 

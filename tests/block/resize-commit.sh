@@ -57,6 +57,16 @@ qemu-img info d.qcow2 | grep -q '(67108864 bytes)' && ok "  ... and the image ke
 usage_error resize d.qcow2 +1x && ok "resize +1x: one line, exit 2" || nok "resize +1x"
 usage_error resize --shrink d.qcow2 -- -1G && ok "resize below zero: one line, exit 2" || nok "resize below zero"
 usage_error resize d.qcow2 && ok "resize without a size: one line, exit 2" || nok "resize without a size"
+usage_error create c.qcow2 12x && grep -q "'12x' is not a size" log && [ ! -e c.qcow2 ] &&
+    ok "create 12x: one line naming the bad size, exit 2, no file" || nok "create 12x"
+usage_error create -o cluster_size=64x c.qcow2 1M && grep -q "bad option 'cluster_size=64x'" log &&
+    ok "create -o cluster_size=64x: one line, exit 2" || nok "create -o cluster_size=64x"
+# The same size syntax as domus-vmm --memory and domusd templates (one parser).
+for s in 2M 2MiB 2Mb 2048K 2097152; do
+    "$img" create -f raw s.raw "$s" >log 2>&1 && [ "$(stat -c %s s.raw)" = 2097152 ] &&
+        ok "create $s: 2 MiB" || nok "create $s: $(cat log; stat -c %s s.raw)"
+    rm -f s.raw
+done
 usage_error commit -x d.qcow2 && ok "commit -x: one line, exit 2" || nok "commit -x"
 
 # A snapshot taken before a resize is applied: the disk takes back the

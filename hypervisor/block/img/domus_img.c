@@ -2,9 +2,9 @@
  * Usage errors are one line and exit status 2; check exits like qemu-img
  * (0 clean, 2 corruption, 3 leaks only). */
 #include "block/block.h"
+#include "core/size.h"
 #include "img.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <json-glib/json-glib.h>
 #include <inttypes.h>
@@ -30,32 +30,6 @@ int img_fail(char *error, int r)
     fprintf(stderr, "domus-img: %s\n", error ? error : strerror(-r));
     free(error);
     return 1;
-}
-
-int img_parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-')
-        return -1;
-    unsigned shift = 0;
-    switch (*end) {
-    case 0: break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: return -1;
-    }
-    if (*end == 'i' && shift)
-        end++;
-    if (*end == 'B' && shift)
-        end++;
-    if (*end || (shift && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
 }
 
 int img_open(const char *path, const char *fmt, bool readonly, bool nolock, struct block **b)
@@ -89,9 +63,9 @@ int img_create_opt(struct block_create_opts *o, char *spec)
         if (!v)
             return img_usage("create -o: expected KEY=VALUE, got '%s'", tok);
         *v++ = 0;
-        if (!strcmp(tok, "cluster_size") && !img_parse_size(v, &n) && n <= UINT32_MAX)
+        if (!strcmp(tok, "cluster_size") && !parse_size(v, &n) && n <= UINT32_MAX)
             o->cluster_size = (uint32_t)n;
-        else if (!strcmp(tok, "refcount_bits") && !img_parse_size(v, &n) && n <= 64)
+        else if (!strcmp(tok, "refcount_bits") && !parse_size(v, &n) && n <= 64)
             o->refcount_bits = (unsigned)n;
         else if (!strcmp(tok, "compat") && (!strcmp(v, "0.10") || !strcmp(v, "1.1")))
             o->version = !strcmp(v, "0.10") ? 2 : 3;
@@ -130,7 +104,7 @@ static int cmd_create(int argc, char **argv)
     if (optind >= argc)
         return img_usage("create: missing FILE");
     const char *path = argv[optind++];
-    if (optind < argc && img_parse_size(argv[optind++], &o.size) < 0)
+    if (optind < argc && parse_size(argv[optind++], &o.size) < 0)
         return img_usage("create: '%s' is not a size", argv[optind - 1]);
     if (optind < argc)
         return img_usage("create: unexpected argument '%s'", argv[optind]);
@@ -317,7 +291,7 @@ static int cmd_resize(int argc, char **argv)
         return img_usage("resize: expected FILE and [+|-]SIZE");
     uint64_t n;
     int sign = spec[0] == '+' ? 1 : spec[0] == '-' ? -1 : 0;
-    if (img_parse_size(spec + (sign != 0), &n) < 0)
+    if (parse_size(spec + (sign != 0), &n) < 0)
         return img_usage("resize: '%s' is not a size", spec);
     struct block *b;
     int r = img_open(path, fmt, false, false, &b);

@@ -9,7 +9,6 @@ struct block_create_opts;
 int img_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints @error (or strerror) and frees it; returns exit status 1. */
 int img_fail(char *error, int r);
-int img_parse_size(const char *s, uint64_t *out);
 /* create/convert -o KEY=VALUE,...; returns 0 or an exit status. */
 int img_create_opt(struct block_create_opts *o, char *spec);
 /* Opens with the user's -f; returns 0 or an exit status. */
