@@ -208,22 +208,28 @@ static gboolean has_action(GtkWidget *w, gconstpointer action)
 }
 static gboolean is_type(GtkWidget *w, gconstpointer type) { return G_TYPE_CHECK_INSTANCE_TYPE(w, (GType)type); }
 
+/* Waits for the widget @match finds under @root (@what names it for a user)
+ * and clicks it, unless it is insensitive: a user could not click it either. */
+static void click_widget(GtkWidget *root, gboolean (*match)(GtkWidget *, gconstpointer), gconstpointer data,
+                         const char *what)
+{
+    GtkWidget *w = wait_widget(root, match, data, what);
+    if (!gtk_widget_is_sensitive(w))
+        die("%s is insensitive", what);
+    say("click %s", what);
+    click(w);
+}
+
 void click_button(GtkWidget *root, const char *label)
 {
-    GtkWidget *b = wait_widget(root, is_button, label, label);
-    if (!gtk_widget_is_sensitive(b))
-        die("button \"%s\" is insensitive", label);
-    say("click \"%s\"", label);
-    click(b);
+    g_autofree char *what = g_strdup_printf("the \"%s\" button", label);
+    click_widget(root, is_button, label, what);
 }
 
 void click_action(GtkWidget *root, const char *action)
 {
-    GtkWidget *b = wait_widget(root, has_action, action, action);
-    if (!gtk_widget_is_sensitive(b))
-        die("the %s button is insensitive", action);
-    say("click the %s button", action);
-    click(b);
+    g_autofree char *what = g_strdup_printf("the %s button", action);
+    click_widget(root, has_action, action, what);
 }
 
 static gboolean tab_shown(gpointer title)
@@ -235,8 +241,8 @@ static gboolean tab_shown(gpointer title)
 
 void click_tab(const char *title)
 {
-    say("click the \"%s\" tab", title);
-    click(wait_widget(GTK_WIDGET(flow_win), is_tab, title, title));
+    g_autofree char *what = g_strdup_printf("the \"%s\" tab", title);
+    click_widget(GTK_WIDGET(flow_win), is_tab, title, what);
     if (!mt_wait(tab_shown, (gpointer)title, 10))
         die("clicking the \"%s\" tab did not show it", title);
 }
