@@ -9,6 +9,7 @@
 #include "config-paths.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #define MAX_DISK_SIZE VM_MAX_DISK_SIZE
@@ -132,21 +133,38 @@ static char *run_mkguest(const char *const *args, GError **error)
     return g_strstrip(out);
 }
 
-/* The demo guest's busybox initramfs is built once per host kernel, then copied into each VM. */
+/* Earlier builds of the demo initramfs (another kernel, busybox or recipe)
+ * go once a new one is made: the cache holds the current one only. */
+static void drop_stale_demo_initrds(const char *cache, const char *keep)
+{
+    g_autoptr(GDir) d = g_dir_open(cache, 0, NULL);
+    const char *f;
+    while (d && (f = g_dir_read_name(d)))
+        if (g_str_has_prefix(f, "demo-linux-") && g_str_has_suffix(f, ".cpio.gz") && strcmp(f, keep)) {
+            g_autofree char *stale = g_build_filename(cache, f, NULL);
+            g_unlink(stale);
+        }
+}
+
+/* The demo guest's busybox initramfs is built once, then copied into each
+ * VM. Its name holds mkguest's key over all it is made of (kernel, modules,
+ * busybox, the recipe), so a change to any of them builds it anew. */
 static bool demo_initrd(const char *dest, GError **error)
 {
     static GMutex lock;
-    g_autofree char *kver = run_mkguest((const char *[]){ "--print-kver", NULL }, error);
-    if (!kver)
+    g_autofree char *key = run_mkguest((const char *[]){ "--print-key", "--modules", DEMO_MODULES, NULL }, error);
+    if (!key)
         return false;
     g_autofree char *cache = library_cache_dir();
-    g_autofree char *file = g_strdup_printf("demo-linux-%s-gpu.cpio.gz", kver);
+    g_autofree char *file = g_strdup_printf("demo-linux-%s.cpio.gz", key);
     g_autofree char *path = g_build_filename(cache, file, NULL);
     g_mutex_lock(&lock);
     bool ok = g_file_test(path, G_FILE_TEST_EXISTS);
     if (!ok) {
         g_autofree char *out = run_mkguest((const char *[]){ "--output", path, "--modules", DEMO_MODULES, NULL }, error);
         ok = out != NULL;
+        if (ok)
+            drop_stale_demo_initrds(cache, file);
     }
     g_mutex_unlock(&lock);
     return ok && copy_sparse(path, dest, error);
