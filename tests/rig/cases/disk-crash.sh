@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 600
 # A guest writes checksummed blocks without pause (O_DIRECT, fdatasync every
 # 4 blocks, "flushed N" on the console after each) to a qcow2 overlay on a
 # raw backing file, and domus-vmm is SIGKILLed at a random moment; several

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 400
 # qcow2 images on full filesystems (small tmpfs mounts). With
 # on-error=report the guest's write fails with an I/O error; with
 # on-error=pause the VM pauses instead, and after space is freed a control

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # A Debian guest reads and writes qcow2 images made by qemu-img (overlay on a
 # raw base, on a qcow2 base holding an internal snapshot, and a compressed
 # image) and two made by domus-img (an overlay, and one compressed with

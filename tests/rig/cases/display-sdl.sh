@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 450
 # domus-view under Xvfb with a Debian guest on virtio-gpu (--display sdl):
 # the window, titled with the VM's name, shows the pattern the guest painted
 # into /dev/fb0; a key typed into it reaches the guest's virtio keyboard;

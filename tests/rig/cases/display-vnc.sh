@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 400
 # A Debian guest on virtio-gpu paints a known pattern into /dev/fb0; domus-vnc
 # (started by domus-vmm for --display vnc) serves it and a libvncclient
 # client sees the pattern, types a key that the guest reads from its virtio

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 400
 # Firmware boot: domus-vmm --firmware bios runs SeaBIOS, which boots a
 # hybrid GRUB ISO from a virtio-blk disk; GRUB's menu shows on the serial
 # port, Linux from the ISO reaches userspace and finds what SeaBIOS set up:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # memtest86+ (Debian's package) through SeaBIOS: the GRUB ISO of the
 # firmware-bios case, booted with --name memtest so GRUB picks its memtest86+
 # entry by the SMBIOS system serial; memtest86+ starts and draws its screen

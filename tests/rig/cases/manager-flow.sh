@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 900
 # What a newcomer does in domus-manager, with one real guest boot: under
 # Xvfb, with a private domusd, real X clicks and keys (xdotool): "Try the
 # Demo VM", Start; the guest's tty1 console appears in the window (the

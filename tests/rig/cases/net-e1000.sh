@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # --net user,model=e1000 with Linux's own e1000 driver (what guests without
 # virtio drivers use): the link comes up, DHCP gives 10.0.2.15, the guest
 # downloads 1 MiB from an HTTP server on the host intact (receive path),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 450
 # The NIC's cable pulled and plugged back in at run time through the control
 # socket ({"execute":"set-link"}), for virtio-net and for e1000 (two guests
 # at once, to keep the case short), each with Linux's own driver: the guest

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # User-mode networking (--net user, libslirp) with a real guest driver
 # (virtio_net): the guest gets its address by DHCP, downloads a file from an
 # HTTP server on the host's loopback (10.0.2.2 is the host), and serves a

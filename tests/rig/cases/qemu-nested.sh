@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # Nested KVM end to end: boot Debian's kernel with a mkguest initramfs in
 # qemu-system-x86_64 -accel kvm (inside the rig, that is KVM on the rig's
 # emulated SVM), check that guest userspace speaks, and that a plain

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 400
 # Intel HDA with Linux's snd-hda-intel + snd-hda-codec-generic, through
 # vaudio's WAV backend: a 440 Hz tone the guest plays lands in the output
 # WAV with its spectral peak at 440 Hz, and a 1000 Hz tone fed in as the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 400
 # --audio pulse against a real PulseAudio daemon started here (its own
 # runtime dir, a null sink): the guest plays a 440 Hz tone on HDA and parec
 # records it from the sink's monitor with its peak at 440 Hz.

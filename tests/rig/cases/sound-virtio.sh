@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 450
 # virtio-snd with Linux's own driver (sound/virtio, which Debian's kernels
 # lack: build-guest-virtio-snd builds it on the host, and the guest loads it
 # unsigned with insmod), through vaudio's WAV backend: a 440 Hz tone the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 450
 # Templates that boot through firmware start through the toolstack: a VM
 # made from the openbsd template (SeaBIOS, virtio disk, CD drive on AHCI)
 # with an installer ISO boots that ISO from its CD drive (here a GRUB ISO

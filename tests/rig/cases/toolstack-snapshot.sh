@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 450
 # Snapshots of a stopped VM through the toolstack with a real guest: the
 # disks go back to what the guest had written at the snapshot (live
 # snapshots of a running VM: toolstack-live.sh).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 900
 # The toolstack end to end, with real guests: domus create from demo-linux,
 # start, the serial console answers a shell command, a clone runs beside
 # its origin in its own cgroup, top lists both, domusd restarts while they

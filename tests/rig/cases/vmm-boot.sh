@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # Debian's kernel boots in domus-vmm with 1 and with 2 vCPUs: the guest sees
 # its CPUs, reads the host's marker from a raw virtio-blk disk and writes
 # its own back (which the host then reads from the file), reads entropy

@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 450
 # The control socket: status, pause/resume (the guest really stops: its
 # clock-driven output stalls), a malformed request gets an error without
 # harm, and powerdown turns the guest off through ACPI (exit 0).

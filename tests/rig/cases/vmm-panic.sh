@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # A guest kernel panic is reported (pvpanic) and ends domus-vmm with status 3.
 set -eu
 . "$RIG_LIB"

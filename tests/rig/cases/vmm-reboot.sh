@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # A guest reboot restarts the VM in the same domus-vmm process: the second
 # boot finds what the first wrote to disk and powers off (exit 0).
 set -eu

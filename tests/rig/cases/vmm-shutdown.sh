@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 300
 # SIGTERM presses the ACPI power button: a guest with acpid powers off
 # (exit 0); a guest that ignores the button is stopped after
 # --shutdown-timeout with a message (exit 0).
