@@ -80,6 +80,9 @@ int main(int argc, char **argv)
     GtkWidget *card = domus_window_get_card(flow_win, "demo");
     if (!card || !mt_wait(thumbnail_shows, card, 30))
         die("the demo's card shows no thumbnail of its screen");
+    /* The README's picture: no focus ring left over from the typing (a
+     * pointer user sees none either). */
+    gtk_window_set_focus_visible(GTK_WINDOW(flow_win), FALSE);
     g_object_unref(save_window("manager-main.png"));
 
     /* Snapshot: live where domusd can, otherwise once the guest is down. */
