@@ -90,8 +90,19 @@ static GDBusConnection *bus_with_domusd(GError **error)
         "org.freedesktop.DBus", "StartServiceByName", g_variant_new("(su)", DOMUS_BUS_NAME, 0u),
         NULL, G_DBUS_CALL_FLAGS_NONE, 30000, NULL, error);
     if (!r) {
-        g_prefix_error(error, "cannot start domusd: ");
-        return NULL;
+        /* The bus refuses to start what it has no .service file for, even
+         * when it runs already (started by hand, or by a systemd unit). */
+        g_autoptr(GVariant) has = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+            "org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", DOMUS_BUS_NAME), G_VARIANT_TYPE("(b)"),
+            G_DBUS_CALL_FLAGS_NONE, 30000, NULL, NULL);
+        gboolean running = FALSE;
+        if (has)
+            g_variant_get(has, "(b)", &running);
+        if (!running) {
+            g_prefix_error(error, "cannot start domusd: ");
+            return NULL;
+        }
+        g_clear_error(error);
     }
     bus = g_steal_pointer(&c);
     return bus;

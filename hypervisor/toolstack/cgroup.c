@@ -1,5 +1,6 @@
 #include "cgroup.h"
 #include "library.h"
+#include "systemd_scope.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -8,6 +9,7 @@
 
 static char *parent;                 /* where VM cgroups go, or NULL */
 static char *why_none;
+static GDBusConnection *systemd_bus; /* a systemd user manager is on it */
 
 static const char *cgroup2_mount(void)
 {
@@ -66,7 +68,7 @@ static bool delegate_controllers(const char *dir)
     return ok;
 }
 
-void cgroup_init(void)
+static void delegated_init(void)
 {
     const char *mnt = cgroup2_mount();
     const char *env = g_getenv("DOMUS_CGROUP");
@@ -101,15 +103,24 @@ void cgroup_init(void)
     parent = g_steal_pointer(&own);
 }
 
+void cgroup_init(GDBusConnection *bus)
+{
+    /* The delegated cgroup is also where VMs go when systemd refuses a scope. */
+    delegated_init();
+    if (bus && systemd_scope_available(bus))
+        systemd_bus = g_object_ref(bus);
+}
+
 const char *cgroup_describe(void)
 {
     static char *desc;
     if (!desc)
-        desc = parent ? g_strdup_printf("cgroup:%s", parent) : g_strdup_printf("none: %s", why_none);
+        desc = systemd_bus ? g_strdup("systemd")
+             : parent ? g_strdup_printf("cgroup:%s", parent) : g_strdup_printf("none: %s", why_none);
     return desc;
 }
 
-char *cgroup_prepare_vm(const struct vm_record *rec, char **warning)
+static char *delegated_prepare(const struct vm_record *rec, char **warning)
 {
     if (!parent) {
         *warning = g_strdup_printf("VM '%s' runs without CPU and memory limits: %s", rec->name, why_none);
@@ -128,6 +139,63 @@ char *cgroup_prepare_vm(const struct vm_record *rec, char **warning)
         !write_file(dir, "memory.max", mem))
         *warning = g_strdup_printf("cgroup %s: cannot set all limits", dir);
     return g_build_filename(dir, "cgroup.procs", NULL);
+}
+
+char *cgroup_prepare_vm(const struct vm_record *rec, char **warning)
+{
+    return systemd_bus ? NULL : delegated_prepare(rec, warning);   /* a scope needs the pid */
+}
+
+/* "cgroup PATH", or "none: REASON", for a VMM placed by delegated_prepare(). */
+static char *delegated_describe(const char *procs, const char *warning)
+{
+    if (procs) {
+        g_autofree char *dir = g_path_get_dirname(procs);
+        return g_strdup_printf("cgroup %s", dir);
+    }
+    return g_strdup_printf("none: %s", warning ? warning : why_none);
+}
+
+struct placement {
+    const struct vm_record *rec;
+    int pid;
+    cgroup_placed_fn done;
+    void *data;
+};
+
+static void on_scope(const char *unit, const char *error, void *data)
+{
+    struct placement *pl = data;
+    g_autofree char *desc = NULL;
+    if (unit) {
+        desc = g_strdup_printf("systemd scope %s", unit);
+    } else {
+        /* Refused: the VMM goes where it would without systemd. */
+        g_autofree char *warning = NULL;
+        g_autofree char *procs = delegated_prepare(pl->rec, &warning);
+        g_autofree char *pid = g_strdup_printf("%d", pl->pid);
+        if (procs && !g_file_set_contents_full(procs, pid, -1, G_FILE_SET_CONTENTS_NONE, 0644, NULL))
+            g_clear_pointer(&procs, g_free);
+        g_autofree char *fallback = delegated_describe(procs, warning);
+        desc = g_strdup_printf("%s (%s)", fallback, error);
+        g_printerr("domusd: VM '%s' runs in %s\n", pl->rec->name, desc);
+    }
+    pl->done(pl->pid, desc, pl->data);
+    g_free(pl);
+}
+
+void cgroup_place_vm(const struct vm_record *rec, int pid, const char *procs, const char *warning,
+                     cgroup_placed_fn done, void *data)
+{
+    if (!systemd_bus) {              /* the child joined @procs before exec */
+        g_autofree char *desc = delegated_describe(procs, warning);
+        done(pid, desc, data);
+        return;
+    }
+    struct placement *pl = g_new0(struct placement, 1);
+    *pl = (struct placement){ rec, pid, done, data };
+    struct systemd_scope_limits lim = { rec->cpu_weight, rec->cpu_quota, vm_record_memory_limit(rec) };
+    systemd_scope_start(systemd_bus, rec->name, pid, &lim, on_scope, pl);
 }
 
 void cgroup_release_vm(const char *name)

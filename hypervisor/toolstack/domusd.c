@@ -19,7 +19,7 @@ static int status;
 static void on_bus(GDBusConnection *bus, const char *name, gpointer data)
 {
     GError *err = NULL;
-    cgroup_init();
+    cgroup_init(bus);
     manager = manager_new(bus, &err);
     if (!manager) {
         g_printerr("domusd: %s\n", err->message);

@@ -124,6 +124,8 @@ static void vmm_gone(struct vm_instance *vm, bool crashed, const char *why)
     g_unlink(vm->control_path);
     g_unlink(vm->serial_path);
     cgroup_release_vm(vm->rec->name);
+    vm->placing = false;
+    g_clear_pointer(&vm->confinement, g_free);
     domus_vm_set_pid(vm->iface, 0);
     domus_vm_set_uptime(vm->iface, 0);
 
@@ -232,7 +234,7 @@ static void on_start_status(GObject *src, GAsyncResult *res, gpointer data)
     g_autoptr(JsonObject) st = vmm_control_call_finish(res, NULL);
     if (!vm->start_inv)
         return;
-    if (!st) {
+    if (!st || vm->placing) {        /* running is reported once it runs where it belongs */
         vm->start_poll = g_timeout_add(50, start_poll, vm);
         return;
     }
@@ -350,6 +352,16 @@ static GPtrArray *vmm_argv(struct vm_instance *vm)
     return a;
 }
 
+static void on_placed(int pid, const char *desc, void *data)
+{
+    struct vm_instance *vm = data;
+    if (pid != vm->pid)
+        return;                      /* that VMM is gone already */
+    vm->placing = false;
+    g_free(vm->confinement);
+    vm->confinement = g_strdup(desc);
+}
+
 static bool vm_spawn(struct vm_instance *vm, GError **error)
 {
     g_autofree char *logdir = g_path_get_dirname(vm->log_path);
@@ -368,6 +380,7 @@ static bool vm_spawn(struct vm_instance *vm, GError **error)
     struct child_setup cs = { .cgroup_procs = cgroup_prepare_vm(vm->rec, &warning) };
     if (warning)
         g_printerr("domusd: %s\n", warning);
+    g_autofree char *procs = g_strdup(cs.cgroup_procs);
     g_autoptr(GPtrArray) argv = vmm_argv(vm);
     /* The whole command line in the log, so what a VM ran with can be
      * checked and rerun by hand (as libvirt logs QEMU's). */
@@ -389,6 +402,8 @@ static bool vm_spawn(struct vm_instance *vm, GError **error)
     if (!vm->proc)
         return false;
     vm->pid = atoi(g_subprocess_get_identifier(vm->proc));
+    vm->placing = true;
+    cgroup_place_vm(vm->rec, vm->pid, procs, warning, on_placed, vm);
     vm->started_at = g_get_real_time() / G_USEC_PER_SEC;
     g_autofree char *pidfile = g_build_filename(vm->rundir, "pid", NULL);
     g_autofree char *started = g_build_filename(vm->rundir, "started", NULL);
@@ -869,6 +884,12 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
         g_variant_builder_add(&b, "{sv}", "pid", g_variant_new_uint32((guint32)vm->pid));
         g_autofree char *cg = cgroup_of_pid(vm->pid);
         ADD_S("cgroup", cg);
+        /* Also for a VMM adopted from an earlier domusd: its scope is its cgroup. */
+        g_autofree char *unit = cg ? g_path_get_basename(cg) : NULL;
+        bool scope = unit && g_str_has_prefix(unit, "domus-vm-") && g_str_has_suffix(unit, ".scope");
+        ADD_S("scope", scope ? unit : NULL);
+        g_autofree char *adopted = !vm->confinement && scope ? g_strdup_printf("systemd scope %s", unit) : NULL;
+        ADD_S("confinement", vm->confinement ? vm->confinement : adopted);
         g_autofree char *dsock = g_build_filename(vm->rundir, "display.sock", NULL);
         ADD_S("display-socket", g_file_test(dsock, G_FILE_TEST_EXISTS) ? dsock : NULL);
         g_autofree char *vnc = vm_instance_vnc_address(vm);
@@ -1043,6 +1064,6 @@ void vm_instance_free(struct vm_instance *vm)
     g_object_unref(vm->object);
     vm_record_free(vm->rec);
     g_free(vm->path); g_free(vm->rundir); g_free(vm->control_path); g_free(vm->serial_path);
-    g_free(vm->log_path); g_free(vm->stop_reason);
+    g_free(vm->log_path); g_free(vm->stop_reason); g_free(vm->confinement);
     g_free(vm);
 }

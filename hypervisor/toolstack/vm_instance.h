@@ -26,6 +26,8 @@ struct vm_instance {
     gint64 vnc_wait_until;           /* start waits this long for domus-vnc's port */
     bool start_polling;
     bool busy;                       /* a snapshot or clone holds the VM */
+    bool placing;                    /* its VMM is not yet in its scope or cgroup */
+    char *confinement;               /* where its VMM runs, as cgroup_place_vm said */
     bool display_channel;            /* started with a display: rundir/display.sock */
     const char *display_client;      /* "vnc", "sdl": the client domus-vmm starts too, or NULL */
 

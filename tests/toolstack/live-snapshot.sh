@@ -23,20 +23,7 @@ check() { local what=$1; shift; if "$@" 2>&1 | sed "s/^/# /"; [ "${PIPESTATUS[0]
 say() { printf '%s' "$2" | "$DOMUS" console "$1" 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1; }
 state() { "$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 
-mkdir -p "$XDG_DATA_HOME/domus/templates"
-cat > "$XDG_DATA_HOME/domus/templates/payload.template" <<T
-[template]
-id=payload
-name=Snapshot test payload
-os-family=linux
-firmware=direct
-kernel=$payload
-memory=64M
-cpus=1
-disk-size=16M
-devices=virtio
-clock=utc
-T
+. "$here/payload-template.sh"
 "$DOMUS" create p --template payload >/dev/null || { echo "Bail out! cannot create the VM"; exit 1; }
 "$DOMUS" start p >/dev/null || { echo "Bail out! cannot start the VM"; exit 1; }
 check "the guest answers on its console" [ "$(say p a)" = "marker A n=1" ]
