@@ -18,9 +18,6 @@
 #include <string.h>
 
 #define NET_QUEUE_SIZE   256
-/* Frames one transmit run handles before yielding the I/O thread, so a
- * guest flooding the network cannot starve disks, consoles or timers. */
-#define NET_TX_BUDGET    128
 #define NET_HDR_LEN      ((unsigned)sizeof(struct virtio_net_hdr))
 
 #define VIRTIO_NET_STATE_VERSION 1
@@ -128,7 +125,7 @@ static void virtio_net_transmit(struct virtio_net *net)
     struct virtio_device *vdev = &net->vdev;
     unsigned done = 0;
     bool more = true;
-    while (done < NET_TX_BUDGET) {
+    while (done < VIRTIO_NET_TX_BUDGET) {
         pthread_mutex_lock(&vdev->lock);
         if (virtio_queue_pop(vdev, VIRTIO_NET_TXQ, &net->tx_chain) <= 0) {
             pthread_mutex_unlock(&vdev->lock);

@@ -19,6 +19,10 @@
 #define VIRTIO_NET_RXQ 0
 #define VIRTIO_NET_TXQ 1
 
+/* Frames one transmit run handles before yielding the I/O thread, so a
+ * guest flooding the network cannot starve disks, consoles or timers. */
+#define VIRTIO_NET_TX_BUDGET 128
+
 struct virtio_net_hdr {              /* 5.1.6, with VERSION_1 always 12 bytes */
     uint8_t flags;
     uint8_t gso_type;

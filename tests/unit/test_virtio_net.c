@@ -3,6 +3,7 @@
  * receive side merges buffers and holds frames while the guest has none,
  * and hostile buffers stop the device, not the VMM. Also --net parsing. */
 #include "virtio/virtio_net.h"
+#include "core/event_loop.h"
 #include "net/net.h"
 #include "net/net_config.h"
 #include "net/net_offload.h"
@@ -13,6 +14,9 @@
 #include <errno.h>
 #include <glib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 int virtio_pci_create(struct vm *vm, struct virtio_device *vdev)
 {
@@ -35,6 +39,9 @@ struct fx {
     unsigned irqs[2], config_irqs;
     struct fake_vq vq[2];
     uint64_t next_buf;
+    struct event_loop *loop;         /* with test data 1: a real I/O loop */
+    int other_fd;                    /* another device's eventfd on that loop */
+    unsigned other_saw;              /* frames sent when it ran */
 };
 
 static void count_irq(struct virtio_device *vdev, unsigned q) { ((struct fx *)vdev->transport)->irqs[q]++; }
@@ -49,7 +56,8 @@ static void fx_setup(struct fx *f, gconstpointer data)
     guest_mem_init_fake(&f->mem, f->ram, RAM_SIZE);
     fake_nb_init(&f->fnb);
     static const uint8_t mac[6] = { 0x02, 0xd0, 1, 2, 3, 4 };
-    g_assert_cmpint(virtio_net_new(&f->fnb.nb, NULL, mac, &f->net), ==, 0);
+    f->loop = data ? event_loop_new() : NULL;
+    g_assert_cmpint(virtio_net_new(&f->fnb.nb, f->loop, mac, &f->net), ==, 0);
     f->vdev = virtio_net_device(f->net);
     f->vdev->transport = f;
     f->vdev->notify_queue = count_irq;
@@ -58,13 +66,14 @@ static void fx_setup(struct fx *f, gconstpointer data)
                             (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
                             (1ULL << VIRTIO_NET_F_STATUS));
     for (unsigned q = 0; q < 2; q++)
-        fake_vq_enable(&f->vq[q], f->vdev, &f->mem, q, qbase(q), QSZ);
+        fake_vq_enable(&f->vq[q], f->vdev, &f->mem, q, qbase(q), data && q == VIRTIO_NET_TXQ ? 256 : QSZ);
     f->next_buf = BUF_GPA;
 }
 
 static void fx_teardown(struct fx *f, gconstpointer data)
 {
     virtio_net_free(f->net);
+    event_loop_free(f->loop);
     fake_nb_clear(&f->fnb);
     g_free(f->ram);
 }
@@ -226,6 +235,47 @@ static void test_tx_outside_ram(struct fx *f, gconstpointer data)
     g_assert_cmpuint(f->fnb.frames->len, ==, 0);
 }
 
+static void other_device_ready(void *opaque, uint32_t events)
+{
+    struct fx *f = opaque;
+    uint64_t v;
+    g_assert_cmpint(read(f->other_fd, &v, sizeof(v)), ==, sizeof(v));
+    f->other_saw = f->fnb.frames->len;
+}
+
+static void stop_loop(void *opaque)
+{
+    event_loop_stop(opaque);
+}
+
+/* A guest that keeps its transmit queue full gets a bounded batch per
+ * wake-up: another device whose fd was ready at the time of the kick is
+ * served before the rest of the flood, and the rest still goes out. */
+static void test_tx_budget(struct fx *f, gconstpointer data)
+{
+    enum { FRAMES = 200 };
+    /* ready now, like a finished disk request */
+    f->other_fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+    g_assert_cmpint(event_loop_add(f->loop, f->other_fd, EPOLLIN, other_device_ready, f), ==, 0);
+    uint8_t frame[sizeof(struct virtio_net_hdr) + 200] = { 0 };
+    size_t len = sizeof(struct virtio_net_hdr) + build_ipv4(frame + sizeof(struct virtio_net_hdr), false, 100, 0);
+    uint64_t g = alloc(f, len);
+    memcpy(f->ram + g, frame, len);
+    for (unsigned i = 0; i < FRAMES; i++)
+        fake_vq_offer(&f->vq[1], &(struct fake_seg){ g, (uint32_t)len, false }, 1);
+    f->vdev->ops->queue_notify(f->vdev, VIRTIO_NET_TXQ);
+    g_assert_cmpuint(f->fnb.frames->len, ==, VIRTIO_NET_TX_BUDGET);
+    g_assert_cmpuint(used(f, 1)->idx, ==, VIRTIO_NET_TX_BUDGET);
+
+    event_loop_call(f->loop, stop_loop, f->loop);
+    g_assert_cmpint(event_loop_run(f->loop), ==, 0);
+    g_assert_cmpuint(f->other_saw, ==, VIRTIO_NET_TX_BUDGET);
+    g_assert_cmpuint(f->fnb.frames->len, ==, FRAMES);
+    g_assert_cmpuint(used(f, 1)->idx, ==, FRAMES);
+    event_loop_del(f->loop, f->other_fd);
+    close(f->other_fd);
+}
+
 /* The cable pulled through the backend (the control socket's path): the
  * driver gets a config interrupt and reads the status; nothing goes in or
  * out until it is plugged back in. */
@@ -304,6 +354,7 @@ int main(int argc, char **argv)
     T("rx-backlog", test_rx_backlog);
     T("rx-hostile", test_rx_hostile);
     T("link-down", test_link_down);
+    g_test_add("/virtio-net/tx-budget", struct fx, GINT_TO_POINTER(1), fx_setup, test_tx_budget, fx_teardown);
     g_test_add_func("/net/config-parse", test_config_parse);
     return g_test_run();
 }
