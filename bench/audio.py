@@ -195,21 +195,20 @@ def main():
         a, MEM_MIB, 1, append, '-audiodev', 'pa,id=snd0' if be == 'pulse' else f'wav,id=snd0,path={wav}',
         '-device', 'intel-hda', '-device', 'hda-duplex,audiodev=snd0')
     results = {}
+    configs = [(be, f'{vmm_name}-{be}', mk(be)) for be in backends for vmm_name, mk in (('domus', vmm), ('qemu', qemu))]
     try:
-        for run in range(a.runs):
-            for be in backends:
-                for name, cmd in ((f'domus-{be}', vmm(be)), (f'qemu-{be}', qemu(be))):
-                    if be == 'pulse' and (pulse is None or pulse.poll() is not None):
-                        with open(os.path.join(work, 'pulse.log'), errors='replace') as f:
-                            sys.stderr.write('PulseAudio died; restarting it. Its log:\n' + f.read()[-1500:])
-                        pulse = start_pulse(work)
-                        if not pulse:
-                            continue
-                    lat = run_once(cmd, be, work, a.clicks)
-                    results.setdefault(name, []).extend(lat)
-                    med = (f'{statistics.median(x for x, _ in lat) * 1000:.1f} ms, beyond the guest\'s buffer '
-                           f'{statistics.median(y for _, y in lat) * 1000:.1f} ms' if lat else '-')
-                    print(f'run {run + 1} {name}: {len(lat)} clicks, median latency {med}', flush=True)
+        for run, be, name, cmd in benchlib.interleaved(configs, a.runs):
+            if be == 'pulse' and (pulse is None or pulse.poll() is not None):
+                with open(os.path.join(work, 'pulse.log'), errors='replace') as f:
+                    sys.stderr.write('PulseAudio died; restarting it. Its log:\n' + f.read()[-1500:])
+                pulse = start_pulse(work)
+                if not pulse:
+                    continue
+            lat = run_once(cmd, be, work, a.clicks)
+            results.setdefault(name, []).extend(lat)
+            med = (f'{statistics.median(x for x, _ in lat) * 1000:.1f} ms, beyond the guest\'s buffer '
+                   f'{statistics.median(y for _, y in lat) * 1000:.1f} ms' if lat else '-')
+            print(f'run {run} {name}: {len(lat)} clicks, median latency {med}', flush=True)
     finally:
         if pulse:
             pulse.kill()
@@ -230,9 +229,8 @@ def main():
         print(f'  {name:12s} {cols[0]}   {cols[1]}   {len(lat)} clicks')
     for be in backends:
         for k, what in ((0, 'end-to-end latency'), (1, 'latency beyond the guest buffer')):
-            d, q = med.get((f'domus-{be}', k)), med.get((f'qemu-{be}', k))
-            if d and q and q > 0:
-                print(f'ratio {be} {what} domus/qemu: {d / q:.2f}x (lower is better)')
+            benchlib.ratio(f'{be} {what} domus/qemu', med.get((f'domus-{be}', k)), med.get((f'qemu-{be}', k)),
+                           'lower')
 
 
 if __name__ == '__main__':

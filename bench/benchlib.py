@@ -1,7 +1,8 @@
 """What the VMM-against-QEMU benchmarks share: the command line every one
-takes, both VMMs' command lines for the same direct-boot guest, and
-timing lines on a VMM's console."""
+takes, both VMMs' command lines for the same direct-boot guest, timing
+lines on a VMM's console, and the medians and ratios they print."""
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +27,58 @@ def qemu_cmd(a, mem_mib, cpus, append, *extra, machine='q35'):
     return ['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', machine, '-m', str(mem_mib),
             '-smp', str(cpus), '-kernel', a.kernel, '-initrd', a.initrd, '-append', append,
             '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot', *extra]
+
+
+def interleaved(configs, runs):
+    """(run number from 1, *config) for each run of each config: the configs
+    take turns, so drift in the machine's load hits all of them alike."""
+    for run in range(runs):
+        for config in configs:
+            yield (run + 1, *config)
+
+
+def read_until(p, marker, timeout):
+    """Reads @p's stdout until @marker (bytes) shows up, it closes or
+    @timeout seconds pass; returns all it read."""
+    buf = b''
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and marker not in buf:
+        chunk = p.stdout.read1(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def median(values):
+    """The median of the values that are not None; None if there are none."""
+    v = [x for x in values if x is not None]
+    return statistics.median(v) if v else None
+
+
+def medians(results):
+    """{name: [(figure, figure...) per run]} -> {name: (median of each
+    figure over the runs that produced it)}."""
+    return {name: tuple(median(col) for col in zip(*runs)) for name, runs in results.items()}
+
+
+def show(value, fmt):
+    """@value through the format string @fmt ('{:.2f} MB/s'), '-' for None."""
+    return '-' if value is None else fmt.format(value)
+
+
+def ratio(label, ours, theirs, better=''):
+    """Prints 'ratio LABEL: X.XXx (BETTER is better)' when both figures exist
+    (and @theirs is positive: against nothing or less, a ratio means nothing)."""
+    if ours and theirs and theirs > 0:
+        print(f'ratio {label}: {ours / theirs:.2f}x' + (f' ({better} is better)' if better else ''))
+
+
+def ratio_table(title, rows, width):
+    """Prints (name, domus ms, QEMU ms) rows as a table with the ratio."""
+    print(f'{title:{width}} {"domus ms":>9} {"QEMU ms":>9} {"ratio":>6}')
+    for name, d, q in rows:
+        print(f'{name:{width}} {d:9.1f} {q:9.1f} {d / q:6.2f}')
 
 
 def run_until(cmd, markers, timeout, on_last=None):

@@ -9,7 +9,6 @@ and the VMM's resident memory beyond guest RAM (the RSS of every mapping
 except the guest-RAM mapping), sampled once userspace is up.
 Prints medians and ratios. Not a test: figures, not pass/fail."""
 import os
-import statistics
 import time
 
 import benchlib
@@ -58,27 +57,20 @@ def main():
         ('qemu-q35', common_qemu[:1] + ['-M', 'q35'] + common_qemu[1:]),
     ]
     results = {}
-    for run in range(a.runs):                 # interleaved, so drift hits all alike
-        for name, cmd in configs:
-            boot, rss = run_once(cmd)
-            results.setdefault(name, []).append((boot, rss))
-            print(f'run {run + 1} {name}: boot {boot if boot is None else f"{boot:.3f} s"}, '
-                  f'RSS beyond guest RAM {rss} KiB', flush=True)
-    med = {}
-    for name, rs in results.items():
-        boots = [b for b, _ in rs if b is not None]
-        rsss = [r for _, r in rs if r is not None]
-        med[name] = (statistics.median(boots) if boots else None, statistics.median(rsss) if rsss else None)
+    for run, name, cmd in benchlib.interleaved(configs, a.runs):
+        boot, rss = run_once(cmd)
+        results.setdefault(name, []).append((boot, rss))
+        print(f'run {run} {name}: boot {benchlib.show(boot, "{:.3f} s")}, '
+              f'RSS beyond guest RAM {rss} KiB', flush=True)
+    med = benchlib.medians(results)
     print('\nmedians (boot to first userspace line, VMM RSS beyond guest RAM):')
     for name, (b, r) in med.items():
-        print(f'  {name:14s} {b if b is None else f"{b:7.3f} s"}  {r if r is None else f"{r / 1024:6.1f} MiB"}')
+        print(f'  {name:14s} {benchlib.show(b, "{:7.3f} s")}  {benchlib.show(r and r / 1024, "{:6.1f} MiB")}')
     d = med['domus-vmm']
     for ref in ('qemu-microvm', 'qemu-q35'):
         q = med[ref]
-        if d[0] and q[0]:
-            print(f'ratio boot domus-vmm/{ref}: {d[0] / q[0]:.2f}x')
-        if d[1] and q[1]:
-            print(f'ratio RSS  domus-vmm/{ref}: {d[1] / q[1]:.2f}x')
+        benchlib.ratio(f'boot domus-vmm/{ref}', d[0], q[0])
+        benchlib.ratio(f'RSS  domus-vmm/{ref}', d[1], q[1])
 
 
 if __name__ == '__main__':

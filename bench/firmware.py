@@ -11,9 +11,9 @@ Prints medians and the ratios. Not a test: figures, not pass/fail."""
 import argparse
 import os
 import shutil
-import statistics
 import tempfile
 
+import benchlib
 from benchlib import run_until
 
 MARKER = b'Linux version'
@@ -67,20 +67,17 @@ def main():
                            '-drive', f'file={a.iso},if=virtio,format=raw,readonly=on', '-no-reboot']),
         ]
     results = {}
-    for run in range(a.runs):
-        for name, cmd in configs:
-            t, grub = run_once(cmd, a.ovmf_vars if name.endswith('-uefi') else None)
-            results.setdefault(name, []).append(t)
-            print(f'run {run + 1} {name}: GRUB menu {grub if grub is None else f"{grub:.2f} s"}, '
-                  f'first kernel line {t if t is None else f"{t:.2f} s"}', flush=True)
-    med = {n: (statistics.median([x for x in v if x is not None]) if any(x is not None for x in v) else None)
-           for n, v in results.items()}
+    for run, name, cmd in benchlib.interleaved(configs, a.runs):
+        t, grub = run_once(cmd, a.ovmf_vars if name.endswith('-uefi') else None)
+        results.setdefault(name, []).append(t)
+        print(f'run {run} {name}: GRUB menu {benchlib.show(grub, "{:.2f} s")}, '
+              f'first kernel line {benchlib.show(t, "{:.2f} s")}', flush=True)
+    med = {n: benchlib.median(v) for n, v in results.items()}
     print('\nmedians (exec to first guest kernel line through the firmware + GRUB):')
     for n, m in med.items():
-        print(f'  {n:10s} {m if m is None else f"{m:7.2f} s"}')
+        print(f'  {n:10s} {benchlib.show(m, "{:7.2f} s")}')
     for fw, ours, theirs in (('SeaBIOS', 'domus-vmm', 'qemu-q35'), ('OVMF', 'domus-uefi', 'qemu-uefi')):
-        if med.get(ours) and med.get(theirs):
-            print(f'ratio {fw} {ours}/{theirs}: {med[ours] / med[theirs]:.2f}x')
+        benchlib.ratio(f'{fw} {ours}/{theirs}', med.get(ours), med.get(theirs))
 
 
 if __name__ == '__main__':

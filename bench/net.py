@@ -9,7 +9,6 @@ host's sink times first byte to EOF) and request latency (the guest makes
 sequential small TCP requests to a host echo server; the host times the
 interval between them). Prints medians and ratios. Not a test."""
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -63,13 +62,7 @@ def run_once(cmd_for, count, reqs):
     args = f'tput={ts.getsockname()[1]} lat={ls.getsockname()[1]} count={count} reqs={reqs}'
     p = subprocess.Popen(cmd_for(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        buf = b''
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and b'BENCH-NET-DONE' not in buf:
-            chunk = p.stdout.read1(4096)
-            if not chunk:
-                break
-            buf += chunk
+        buf = benchlib.read_until(p, b'BENCH-NET-DONE', 600)
         for t in th:
             t.join(5)
     finally:
@@ -101,28 +94,20 @@ def main():
     models = [m for m in a.models.split(',') if m]
     configs = [c for m in models for c in pairs[m]]
     results = {}
-    for run in range(a.runs):
-        for name, cmd in configs:
-            tput, lat = run_once(cmd, a.mib * 16, a.requests)
-            results.setdefault(name, []).append((tput, lat))
-            print(f'run {run + 1} {name}: throughput '
-                  f'{"-" if tput is None else f"{tput / 1e6:.2f} MB/s"}, request '
-                  f'{"-" if lat is None else f"{lat * 1000:.1f} ms"}', flush=True)
-    med = {}
-    for name, rs in results.items():
-        t = [x for x, _ in rs if x]
-        l = [y for _, y in rs if y]
-        med[name] = (statistics.median(t) if t else None, statistics.median(l) if l else None)
+    for run, name, cmd in benchlib.interleaved(configs, a.runs):
+        tput, lat = run_once(cmd, a.mib * 16, a.requests)
+        results.setdefault(name, []).append((tput and tput / 1e6, lat and lat * 1000))
+        print(f'run {run} {name}: throughput {benchlib.show(results[name][-1][0], "{:.2f} MB/s")}, '
+              f'request {benchlib.show(results[name][-1][1], "{:.1f} ms")}', flush=True)
+    med = benchlib.medians(results)
     print('\nmedians (guest->host TCP throughput, sequential request time):')
     for name, (t, l) in med.items():
-        print(f'  {name:13s} {"-" if t is None else f"{t / 1e6:8.2f} MB/s"}  {"-" if l is None else f"{l * 1000:7.1f} ms"}')
+        print(f'  {name:13s} {benchlib.show(t, "{:8.2f} MB/s")}  {benchlib.show(l, "{:7.1f} ms")}')
     for m in models:
         (dn, _), (qn, _) = pairs[m]
         d, q = med[dn], med[qn]
-        if d[0] and q[0]:
-            print(f'ratio {m} throughput domus/qemu: {d[0] / q[0]:.2f}x (higher is better)')
-        if d[1] and q[1]:
-            print(f'ratio {m} request time domus/qemu: {d[1] / q[1]:.2f}x (lower is better)')
+        benchlib.ratio(f'{m} throughput domus/qemu', d[0], q[0], 'higher')
+        benchlib.ratio(f'{m} request time domus/qemu', d[1], q[1], 'lower')
 
 if __name__ == '__main__':
     main()

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import benchlib
+
 READY = b'DOMUS-BENCH-READY'
 
 
@@ -153,9 +155,8 @@ def main():
         rows.append((f'create, {mem} MiB', med(d_save), med(q_save)))
         rows.append((f'revert (lazy RAM), {mem} MiB', med(d_lazy), med(q_load)))
         rows.append((f'revert (copied RAM), {mem} MiB', med(d_copy), med(q_load)))
-    print(f'\n{"live snapshot (median)":34} {"domus ms":>9} {"QEMU ms":>9} {"ratio":>6}')
-    for name, d, q in rows:
-        print(f'{name:34} {d:9.1f} {q:9.1f} {d / q:6.2f}')
+    print()
+    benchlib.ratio_table('live snapshot (median)', rows, 34)
 
 
 if __name__ == '__main__':

@@ -9,6 +9,8 @@ Run inside domus-session (bench/run-toolstack-bench does). Prints medians
 and domus/QEMU ratios (below 1 means domus is faster)."""
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
+import benchlib
+
 DOMUS = os.environ["DOMUS"]
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 
@@ -63,9 +65,7 @@ def main():
             dm, qm = statistics.median(d) * 1000, statistics.median(q) * 1000
             results[f"{name} ({size} disk, {used} MiB used)"] = (dm, qm)
         shutil.rmtree(work)
-    print(f"{'operation':45} {'domus ms':>9} {'QEMU ms':>9} {'ratio':>6}")
-    for k, (d, q) in results.items():
-        print(f"{k:45} {d:9.1f} {q:9.1f} {d / q:6.2f}")
+    benchlib.ratio_table('operation', [(k, d, q) for k, (d, q) in results.items()], 45)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+import benchlib
+
 TEXT = 'No bootable device'
 
 
@@ -87,13 +89,11 @@ def main():
                       '-serial', 'none', '-monitor', 'none'], 5978),
     ]
     res = {}
-    for run in range(a.runs):
-        for name, cmd, port in configs:
-            shown, cpu = run_once(a, name, cmd, port)
-            res.setdefault(name, []).append((shown, cpu))
-            print(f'run {run + 1} {name}: text on VNC after '
-                  f'{"-" if shown is None else f"{shown:.2f} s"}, CPU in {a.seconds:.0f} s idle '
-                  f'{"-" if cpu is None else f"{cpu:.3f} s"}', flush=True)
+    for run, name, cmd, port in benchlib.interleaved(configs, a.runs):
+        shown, cpu = run_once(a, name, cmd, port)
+        res.setdefault(name, []).append((shown, cpu))
+        print(f'run {run} {name}: text on VNC after {benchlib.show(shown, "{:.2f} s")}, '
+              f'CPU in {a.seconds:.0f} s idle {benchlib.show(cpu, "{:.3f} s")}', flush=True)
     med = {}
     for name, v in res.items():
         ok = [x for x in v if x[0] is not None]
