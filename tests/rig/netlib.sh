@@ -26,3 +26,57 @@ esac
 G
     chmod 755 udhcpc.sh
 }
+
+# net_sink_start: a sink on the host's loopback for a guest's flood (reach
+# it as 10.0.2.2:$sink_port): counts the UDP datagrams and TCP bytes that
+# arrive at one port number; net_sink_count prints "DATAGRAMS TCP_BYTES".
+net_sink_start() {
+    sink_port=$((30000 + RANDOM % 10000))
+    cat > sink.py <<'P'
+import os, selectors, socket, sys, time
+port = int(sys.argv[1])
+sel = selectors.DefaultSelector()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+u.bind(("127.0.0.1", port))
+t = socket.socket()
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("127.0.0.1", port))
+t.listen(16)
+for s in (u, t):
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ)
+udp = tcp = 0
+last = 0.0
+while True:
+    for key, _ in sel.select(0.2):
+        s = key.fileobj
+        try:
+            if s is u:
+                while True:
+                    u.recv(65536)
+                    udp += 1
+            elif s is t:
+                c, _ = t.accept()
+                c.setblocking(False)
+                sel.register(c, selectors.EVENT_READ)
+            else:
+                b = s.recv(1 << 20)
+                if not b:
+                    sel.unregister(s)
+                    s.close()
+                tcp += len(b)
+        except BlockingIOError:
+            pass
+    if time.monotonic() - last >= 0.2:
+        last = time.monotonic()
+        with open("sink.count.tmp", "w") as f:
+            f.write(f"{udp} {tcp}\n")
+        os.replace("sink.count.tmp", "sink.count")
+P
+    echo "0 0" > sink.count
+    spawn sink.log 900 python3 sink.py "$sink_port"
+    sink_pid=$SPAWNED_PID
+}
+
+net_sink_count() { cat sink.count; }
