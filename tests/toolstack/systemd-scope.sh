@@ -45,7 +45,12 @@ sd_pid= domusd_pid=
 cleanup() {
     [ -n "$domusd_pid" ] && kill "$domusd_pid" 2>/dev/null && wait "$domusd_pid" 2>/dev/null
     for p in $(cat $(find "$top" -name cgroup.procs) 2>/dev/null); do [ "$p" != "$sd_pid" ] && kill -9 "$p" 2>/dev/null; done
-    [ -n "$sd_pid" ] && kill "$sd_pid" 2>/dev/null && wait "$sd_pid" 2>/dev/null
+    # A user manager told to go may wait up to its stop timeout (90 s) on
+    # its bus: it is ours alone, so it gets 5 s.
+    if [ -n "$sd_pid" ] && kill "$sd_pid" 2>/dev/null; then
+        for _ in $(seq 50); do kill -0 "$sd_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$sd_pid" 2>/dev/null; wait "$sd_pid" 2>/dev/null
+    fi
     find "$top" -depth -type d -exec rmdir {} \; 2>/dev/null
 }
 trap cleanup EXIT
