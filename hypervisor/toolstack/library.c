@@ -65,6 +65,15 @@ uint64_t vm_record_memory_limit(const struct vm_record *r)
     return r->memory_limit ? r->memory_limit : r->memory + VMM_OVERHEAD;
 }
 
+bool vm_record_startable(const struct vm_record *r, const char **needs)
+{
+    if (vm_firmware_startable(r->firmware))
+        return true;
+    if (needs)
+        *needs = r->needs ? r->needs : "UEFI Secure Boot";
+    return false;
+}
+
 static char *opt_str(GKeyFile *kf, const char *group, const char *key)
 {
     char *v = g_key_file_get_string(kf, group, key, NULL);

@@ -41,6 +41,9 @@ void vm_record_free(struct vm_record *rec);
 typedef struct vm_record struct_vm_record;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(struct_vm_record, vm_record_free)
 uint64_t vm_record_memory_limit(const struct vm_record *rec);
+/* Whether domus-vmm can start it (vm_firmware_startable); when not,
+ * @needs (if given) is what it lacks, as its template says. */
+bool vm_record_startable(const struct vm_record *rec, const char **needs);
 
 /* A new record from a template with the user's overrides (0/NULL keeps the template's). */
 struct vm_record *vm_record_from_template(const char *name, const struct vm_template *t,

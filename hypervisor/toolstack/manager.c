@@ -83,7 +83,7 @@ static gboolean handle_list_templates(DomusManager *iface, GDBusMethodInvocation
         g_variant_builder_add(&b, "{sv}", "devices", g_variant_new_string(t->devices));
         g_variant_builder_add(&b, "{sv}", "clock", g_variant_new_string(t->clock));
         g_variant_builder_add(&b, "{sv}", "install-media", g_variant_new_string(t->install_media));
-        g_variant_builder_add(&b, "{sv}", "startable", g_variant_new_boolean(vm_template_startable(t)));
+        g_variant_builder_add(&b, "{sv}", "startable", g_variant_new_boolean(vm_firmware_startable(t->firmware)));
         if (t->needs)
             g_variant_builder_add(&b, "{sv}", "needs", g_variant_new_string(t->needs));
         g_variant_builder_close(&b);

@@ -132,7 +132,7 @@ struct vm_template *vm_template_load(const char *path, GError **error)
             return NULL;
         t->initrd = get_str(kf, path, "initrd", false, NULL, NULL);
         t->append = get_str(kf, path, "append", false, NULL, NULL);
-    } else if (!vm_template_startable(t) && !t->needs) {
+    } else if (!vm_firmware_startable(t->firmware) && !t->needs) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_INVALID,
                     "template %s: firmware=%s needs a 'needs' key saying what start lacks", path, t->firmware);
         return NULL;
@@ -140,9 +140,9 @@ struct vm_template *vm_template_load(const char *path, GError **error)
     return g_steal_pointer(&t);
 }
 
-bool vm_template_startable(const struct vm_template *t)
+bool vm_firmware_startable(const char *firmware)
 {
-    return strcmp(t->firmware, "uefi-secure") != 0;
+    return strcmp(firmware, "uefi-secure") != 0;
 }
 
 const struct vm_template *vm_template_find(GPtrArray *all, const char *id)

@@ -23,8 +23,10 @@ struct vm_template *vm_template_load(const char *path, GError **error);
 void vm_template_free(struct vm_template *t);
 typedef struct vm_template struct_vm_template;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(struct_vm_template, vm_template_free)
-/* Whether domus-vmm can boot it today (direct Linux boot only). */
-bool vm_template_startable(const struct vm_template *t);
+/* Whether domus-vmm can boot a VM with this firmware today: everything
+ * but uefi-secure (no Secure Boot keys, no TPM yet). The one place this
+ * rule is spelled out, for templates and VMs (vm_record_startable). */
+bool vm_firmware_startable(const char *firmware);
 
 /* Every template in @dirs (earlier dirs win for a duplicate id). Bad files
  * are skipped, each with a warning appended to @warnings (may be NULL). */

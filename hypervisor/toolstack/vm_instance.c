@@ -278,10 +278,11 @@ static void child_setup(gpointer data)
 static bool check_startable(struct vm_instance *vm, const char *display, GError **error)
 {
     struct vm_record *r = vm->rec;
-    if (!strcmp(r->firmware, "uefi-secure")) {
+    const char *needs;
+    if (!vm_record_startable(r, &needs)) {
         g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
                     "VM '%s' cannot start yet: it needs %s, which domus-vmm does not have yet (firmware=%s)",
-                    r->name, r->needs ? r->needs : "UEFI Secure Boot", r->firmware);
+                    r->name, needs, r->firmware);
         return false;
     }
     if (display && !g_strv_contains((const char *const[]){ "none", "channel", "vnc", "sdl", NULL }, display)) {
@@ -865,7 +866,9 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
     ADD_S("clock", r->clock);
     ADD_S("net", r->net ? r->net : "none");
     ADD_S("sound", r->sound ? r->sound : "none");
-    ADD_S("needs", strcmp(r->firmware, "uefi-secure") ? NULL : r->needs);
+    const char *needs = NULL;
+    bool startable = vm_record_startable(r, &needs);
+    ADD_S("needs", needs);
     ADD_S("dir", r->dir);
     ADD_S("log", vm->log_path);
     g_autofree char *resume = vm_resume_state(r);
@@ -874,6 +877,7 @@ static gboolean handle_get_info(DomusVM *i, GDBusMethodInvocation *inv, gpointer
     ADD_S("last-error", err && *err ? err : NULL);
     g_variant_builder_add(&b, "{sv}", "memory", g_variant_new_uint64(r->memory));
     g_variant_builder_add(&b, "{sv}", "cpus", g_variant_new_uint32(r->cpus));
+    g_variant_builder_add(&b, "{sv}", "startable", g_variant_new_boolean(startable));
     g_variant_builder_add(&b, "{sv}", "disks", g_variant_new_strv((const char *const *)r->disks, -1));
     g_variant_builder_add(&b, "{sv}", "disk-size", g_variant_new_uint64(vm_settings_disk_size(r)));
     g_variant_builder_add(&b, "{sv}", "cpu-weight", g_variant_new_uint32(r->cpu_weight));

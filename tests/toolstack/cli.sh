@@ -80,6 +80,13 @@ qemu-img info --output=json "$("$DOMUS" info demo --json | python3 -c 'import js
     grep -q '"virtual-size": 67108864' && ok "the new disk is a 64M qcow2 (qemu-img)" || not_ok "the new disk is a 64M qcow2 (qemu-img)"
 expect 0 "" create win --template windows-11 --iso /etc/hostname
 expect 1 "cannot start yet: it needs UEFI firmware with Secure Boot, a TPM 2.0" start win
+python3 - "$("$DOMUS" info win --json)" "$("$DOMUS" info demo --json)" <<'PY' &&
+import json, sys
+win, demo = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert win["startable"] is False and win["needs"].startswith("UEFI firmware with Secure Boot, a TPM 2.0"), win
+assert demo["startable"] is True and "needs" not in demo, demo
+PY
+    ok "info says which VMs can start and what the others need" || not_ok "info says which VMs can start and what the others need"
 expect 1 "VM 'demo' is not running" stop demo
 expect 1 "VM 'demo' is stopped, not running" pause demo
 expect 1 "its console is there only while it runs" console demo

@@ -26,7 +26,7 @@ static void test_shipped(void)
         g_assert_true(t->memory >= (64ULL << 20));
         g_assert_true(t->cpus >= 1);
         /* Templates start only what domus-vmm can boot; the others say what they need. */
-        g_assert_true(vm_template_startable(t) || (t->needs && *t->needs));
+        g_assert_true(vm_firmware_startable(t->firmware) || (t->needs && *t->needs));
         if (!strcmp(t->os_family, "windows"))
             g_assert_cmpstr(t->clock, ==, "localtime");
         n++;
@@ -37,7 +37,7 @@ static void test_shipped(void)
         g_assert_true(g_hash_table_contains(ids, required[i]));
     g_autofree char *demo_path = g_build_filename(src_templates, "demo-linux.template", NULL);
     g_autoptr(struct_vm_template) demo = vm_template_load(demo_path, NULL);
-    g_assert_true(vm_template_startable(demo));
+    g_assert_true(vm_firmware_startable(demo->firmware));
     g_assert_cmpstr(demo->kernel, ==, "host");
     g_assert_cmpuint(n, >=, G_N_ELEMENTS(required));
 }
