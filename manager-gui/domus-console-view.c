@@ -143,16 +143,22 @@ static void on_opened(GObject *src, GAsyncResult *res, gpointer data)
     domus_console_view_attach_stream(self, conn);
 }
 
+void domus_console_view_show_vm(DomusConsoleView *self, DomusVM *vm)
+{
+    if (self->vm == vm)
+        return;
+    domus_console_view_detach(self);
+    clear(self);
+    g_set_object(&self->vm, vm);
+}
+
 void domus_console_view_attach(DomusConsoleView *self, DomusVM *vm,
                                void (*on_error)(GError *, gpointer), gpointer data)
 {
     if (self->cancel && self->vm == vm)
         return;                      /* attached (or attaching) already */
     domus_console_view_detach(self);
-    if (self->vm != vm) {
-        clear(self);
-        g_set_object(&self->vm, vm);
-    }
+    domus_console_view_show_vm(self, vm);
     self->cancel = g_cancellable_new();
     struct attach_ctx *ctx = g_new0(struct attach_ctx, 1);
     *ctx = (struct attach_ctx){ self, on_error, data };

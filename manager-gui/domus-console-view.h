@@ -14,6 +14,9 @@ GtkWidget *domus_console_view_new(void);
 void domus_console_view_attach(DomusConsoleView *self, DomusVM *vm,
                                void (*on_error)(GError *error, gpointer data), gpointer data);
 void domus_console_view_detach(DomusConsoleView *self);
+/* The view is @vm's from now on: another VM's lines go (a VM that is down
+ * keeps its own last lines, e.g. a panic, until it starts again). */
+void domus_console_view_show_vm(DomusConsoleView *self, DomusVM *vm);
 /* Shows and types into an already open console stream (a test's socketpair). */
 void domus_console_view_attach_stream(DomusConsoleView *self, GSocketConnection *conn);
 /* The widget keys go to: the terminal, or the line entry without VTE. */

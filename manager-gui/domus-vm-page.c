@@ -101,8 +101,10 @@ static void sync_actions(DomusVmPage *self)
     }
     if ((running || paused) && self->vm)
         domus_console_view_attach(self->console, self->vm, console_error, self);
-    else
+    else {
         domus_console_view_detach(self->console);
+        domus_console_view_show_vm(self->console, self->vm);
+    }
 }
 
 /* ---- snapshots ---- */

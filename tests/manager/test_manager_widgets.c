@@ -253,6 +253,27 @@ static void test_clone(void)
     g_assert_cmpuint(domus_window_get_n_cards(win), ==, 3);
 }
 
+/* A VM's page shows no other VM's console lines: here the page's console
+ * shows demo's (a socket pair standing in), then the page turns to
+ * demo-copy, which is not running and so has no console of its own. */
+static void test_console_follows_page(void)
+{
+    g_assert_true(domus_window_show_vm(win, "demo"));
+    DomusConsoleView *cv = domus_vm_page_get_console(domus_window_get_vm_page(win));
+    int sv[2];
+    g_assert_no_errno(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+    g_autoptr(GSocket) sock = g_socket_new_from_fd(sv[0], NULL);
+    g_autoptr(GSocketConnection) conn = g_socket_connection_factory_create_connection(sock);
+    domus_console_view_attach_stream(cv, conn);
+    static const char banner[] = "Debian GNU/Linux 12 guest ttyS0\r\n# ";
+    g_assert_cmpint(write(sv[1], banner, sizeof banner - 1), ==, sizeof banner - 1);
+    g_assert_true(mt_wait(view_shows, cv, 10));
+    g_assert_true(domus_window_show_vm(win, "demo-copy"));
+    g_autofree char *text = domus_console_view_get_text(cv);
+    g_assert_null(strstr(text, "guest ttyS0"));
+    close(sv[1]);
+}
+
 static void test_snapshots(void)
 {
     g_assert_true(domus_window_show_vm(win, "demo-copy"));
@@ -294,6 +315,7 @@ int main(int argc, char **argv)
     g_test_add_func("/manager/console", test_console);
     g_test_add_func("/manager/refusal-is-toast", test_refusal_is_toast);
     g_test_add_func("/manager/clone", test_clone);
+    g_test_add_func("/manager/console-follows-page", test_console_follows_page);
     g_test_add_func("/manager/snapshots", test_snapshots);
     g_test_add_func("/manager/delete", test_delete);
     int r = g_test_run();
