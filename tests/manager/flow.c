@@ -73,6 +73,16 @@ void die(const char *fmt, ...)
     g_autofree char *png = g_strdup_printf("%s/%s.fail.png", out_dir, g_get_prgname());
     if (screen && gdk_texture_save_to_png(screen, png))
         printf("  (screen: %s)\n", png);
+    /* A VM that went down on its own says why (domusd's last error holds the end of its log). */
+    GDBusObjectManager *om = flow_app ? domus_app_get_objects(flow_app) : NULL;
+    g_autolist(GDBusObject) objs = om ? g_dbus_object_manager_get_objects(om) : NULL;
+    for (GList *l = objs; l; l = l->next) {
+        DomusVM *vm = domus_object_peek_vm(DOMUS_OBJECT(l->data));
+        const char *err = vm ? domus_vm_get_last_error(vm) : NULL;
+        if (vm)
+            printf("  (%s is %s%s%s)\n", domus_vm_get_name(vm), domus_vm_get_state(vm), err && *err ? ": " : "",
+                   err ? err : "");
+    }
     DomusVmPage *p = page();
     g_autofree char *text = p && domus_vm_page_get_vm(p) ? domus_console_view_get_text(domus_vm_page_get_console(p)) : NULL;
     if (text)
@@ -379,6 +389,8 @@ void console_answers(const char *name, const char *tag, const char *save_as)
         say("typing into the serial console of %s (attempt %d)", name, i + 1);
         type_line(cmd);
         answered = mt_wait(console_has, want, 10);
+        if (!answered && g_strcmp0(vm_state(name), "running"))
+            die("%s went %s while its serial console was typed into", name, vm_state(name));
     }
     if (!answered)
         die("the serial console of %s did not answer a typed line", name);
