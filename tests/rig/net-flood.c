@@ -4,7 +4,10 @@
  * starts STREAMS senders towards HOST:PORT that send as fast as the guest's
  * stack takes data (UDP: 1200-byte datagrams, TCP: 64 KiB writes) until
  * SECONDS have passed or the flooder is killed. Each sender prints what it
- * sent when it stops by itself. */
+ * sent when it stops by itself. The senders run at the lowest priority
+ * (nice 19; busybox has no nice), so the guest's own scheduler still gives
+ * other work its turn: the rig case tests the VMM's fairness, not the
+ * guest's, and the flood takes every cycle left. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,6 +63,7 @@ int main(int argc, char **argv)
     }
     int tcp = !strcmp(argv[1], "tcp"), streams = atoi(argv[4]), seconds = atoi(argv[5]);
     signal(SIGPIPE, SIG_IGN);
+    setpriority(PRIO_PROCESS, 0, 19);
     for (int i = 0; i < streams; i++)
         if (fork() == 0)
             return sender(tcp, &to, seconds);
