@@ -37,16 +37,24 @@ def interleaved(configs, runs):
             yield (run + 1, *config)
 
 
+def chunks(p, timeout):
+    """@p's stdout as it comes, until it closes or @timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = p.stdout.read1(4096)
+        if not chunk:
+            return
+        yield chunk
+
+
 def read_until(p, marker, timeout):
     """Reads @p's stdout until @marker (bytes) shows up, it closes or
     @timeout seconds pass; returns all it read."""
     buf = b''
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and marker not in buf:
-        chunk = p.stdout.read1(4096)
-        if not chunk:
-            break
+    for chunk in chunks(p, timeout):
         buf += chunk
+        if marker in buf:
+            break
     return buf
 
 
@@ -91,10 +99,7 @@ def run_until(cmd, markers, timeout, on_last=None):
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, extra, buf = {}, None, b''
     try:
-        while time.monotonic() < t0 + timeout:
-            chunk = p.stdout.read1(4096)
-            if not chunk:
-                break
+        for chunk in chunks(p, timeout):
             buf += chunk
             for m in markers:
                 if m not in seen and m in buf:
