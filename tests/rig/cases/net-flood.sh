@@ -31,7 +31,7 @@ args=(--memory 256M --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz
       --append "console=ttyS0 quiet mkguest.shell=1" --disk disk.img,readonly --net user
       --serial "unix:$PWD/ser.sock" --control "unix:$PWD/ctl.sock" --name net-flood)
 log "domus-vmm ${args[*]}"
-spawn vmm.log 400 "$DOMUS_VMM" "${args[@]}"
+spawn vmm.log 600 "$DOMUS_VMM" "${args[@]}"
 vmm=$SPAWNED_PID
 drive() { python3 "$RIG_DIR/serial-drive.py" "$PWD/ser.sock" "$PWD/ctl.sock" "$@" || fail "serial console: step failed"; }
 
@@ -42,9 +42,9 @@ log "guest up with its address by DHCP at ${SECONDS}s"
 drive "send:net-flood udp 10.0.2.2 $sink_port 4 600 >/dev/null & net-flood tcp 10.0.2.2 $sink_port 2 600 >/dev/null & echo flood-\$((1+2))" \
       'want:^flood-3$'
 
-# flood_flowing: waits (60 s at most) until both counters grew past $1 $2.
+# flood_flowing: waits (120 s at most) until both counters grew past $1 $2.
 flood_flowing() {
-    local deadline=$((SECONDS + 60)) u t
+    local deadline=$((SECONDS + 120)) u t
     while [ $SECONDS -lt $deadline ]; do
         read -r u t < sink.count
         [ "$u" -gt "$1" ] && [ "$t" -gt "$2" ] && return 0
