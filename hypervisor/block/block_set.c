@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct block *disks[BLOCK_SET_MAX];
+static struct block *set[BLOCK_SET_MAX];
 static unsigned ndisks;
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -19,7 +19,7 @@ int block_set_add(struct block *b)
     pthread_mutex_lock(&set_lock);
     int r = ndisks < BLOCK_SET_MAX ? 0 : -ENOSPC;
     if (r == 0)
-        disks[ndisks++] = b;
+        set[ndisks++] = b;
     pthread_mutex_unlock(&set_lock);
     return r;
 }
@@ -28,8 +28,8 @@ void block_set_remove(struct block *b)
 {
     pthread_mutex_lock(&set_lock);
     for (unsigned i = 0; i < ndisks; i++) {
-        if (disks[i] == b) {
-            memmove(&disks[i], &disks[i + 1], (ndisks - i - 1) * sizeof(disks[0]));
+        if (set[i] == b) {
+            memmove(&set[i], &set[i + 1], (ndisks - i - 1) * sizeof(set[0]));
             ndisks--;
             break;
         }
@@ -50,9 +50,9 @@ static bool has_snapshot(struct block *b, const char *name)
 }
 
 /* Checks every disk before touching any, so a refusal changes nothing. */
-static int check_all(const char *name, bool apply, char **error)
+static int check_all(struct block *const *disks, unsigned n, const char *name, bool apply, char **error)
 {
-    for (unsigned i = 0; i < ndisks; i++) {
+    for (unsigned i = 0; i < n; i++) {
         struct block *b = disks[i];
         if (block_get_format(b) != BLOCK_FMT_QCOW2) {
             set_error(error, "disk %s is raw: snapshots need qcow2 disks", block_path(b));
@@ -66,19 +66,65 @@ static int check_all(const char *name, bool apply, char **error)
     return 0;
 }
 
+/* Where a revert keeps each disk's present state until every disk has
+ * gone back: a name no user snapshot has (those never start with '.'). */
+#define UNDO_SNAPSHOT ".domus-revert-undo"
+
+static int each_disk(struct block *const *disks, unsigned n, const char *name, bool apply, const char *what,
+                     unsigned *done, char **error)
+{
+    int r = 0;
+    for (*done = 0; r == 0 && *done < n; (*done)++) {
+        struct block *b = disks[*done];
+        char *err = NULL;
+        r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
+        if (r < 0) {
+            set_error(error, "cannot %s snapshot '%s' of disk %s: %s", what, name, block_path(b),
+                      err ? err : strerror(-r));
+            free(err);
+            return r;
+        }
+    }
+    return r;
+}
+
+static void delete_all(struct block *const *disks, unsigned n, const char *name)
+{
+    for (unsigned i = 0; i < n; i++)
+        block_snapshot_delete(disks[i], name, NULL);
+}
+
+int block_snapshot_all(struct block *const *disks, unsigned n, const char *name, bool apply, char **error)
+{
+    unsigned done;
+    int r = check_all(disks, n, name, apply, error);
+    if (r < 0)
+        return r;
+    if (!apply) {
+        r = each_disk(disks, n, name, false, "create", &done, error);
+        if (r < 0)
+            delete_all(disks, done, name);
+        return r;
+    }
+    delete_all(disks, n, UNDO_SNAPSHOT);          /* left by a revert that crashed */
+    r = each_disk(disks, n, UNDO_SNAPSHOT, false, "keep the present state before reverting to", &done, error);
+    if (r == 0) {
+        r = each_disk(disks, n, name, true, "revert to", &done, error);
+        if (r < 0) {
+            /* Back to where they were, the failed one too (it may be half-way). */
+            unsigned back = done < n ? done + 1 : n;
+            for (unsigned i = 0; i < back; i++)
+                block_snapshot_apply(disks[i], UNDO_SNAPSHOT, NULL);
+        }
+    }
+    delete_all(disks, n, UNDO_SNAPSHOT);
+    return r;
+}
+
 int block_set_snapshot(const char *name, bool apply, char **error)
 {
     pthread_mutex_lock(&set_lock);
-    int r = check_all(name, apply, error);
-    for (unsigned i = 0; r == 0 && i < ndisks; i++) {
-        struct block *b = disks[i];
-        char *err = NULL;
-        r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
-        if (r < 0)
-            set_error(error, "cannot %s snapshot '%s' of disk %s: %s", apply ? "revert to" : "create",
-                      name, block_path(b), err ? err : strerror(-r));
-        free(err);
-    }
+    int r = block_snapshot_all(set, ndisks, name, apply, error);
     pthread_mutex_unlock(&set_lock);
     return r;
 }
@@ -86,7 +132,6 @@ int block_set_snapshot(const char *name, bool apply, char **error)
 void block_set_snapshot_delete(const char *name)
 {
     pthread_mutex_lock(&set_lock);
-    for (unsigned i = 0; i < ndisks; i++)
-        block_snapshot_delete(disks[i], name, NULL);
+    delete_all(set, ndisks, name);
     pthread_mutex_unlock(&set_lock);
 }

@@ -2,8 +2,10 @@
 #include "errors.h"
 #include "library.h"
 #include "block/block.h"
+#include "block/block_set.h"
 #include "core/snapshot_file.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -24,38 +26,59 @@ static char *meta_path(const struct vm_record *rec, const char *name)
     return g_build_filename(rec->dir, "snapshots", file, NULL);
 }
 
-typedef int (*disk_op)(struct block *b, const char *name, char **error);
-
-/* Runs @op on every disk; stops at the first failure, naming the disk. */
-static bool each_disk(const struct vm_record *rec, disk_op op, const char *name, const char *what,
-                      guint *done, GError **error)
+/* Every disk of @rec, opened, in order; NULL (with @error) if one cannot be. */
+static GPtrArray *open_disks(const struct vm_record *rec, GError **error)
 {
-    *done = 0;
+    g_autoptr(GPtrArray) disks = g_ptr_array_new_with_free_func((GDestroyNotify)block_close);
     for (char **d = rec->disks; *d; d++) {
         g_autofree char *path = g_build_filename(rec->dir, *d, NULL);
         struct block_open_opts o = { 0 };
         struct block *b = NULL;
         char *err = NULL;
         int r = block_open(path, &o, &b, &err);
-        if (r >= 0 && block_get_format(b) != BLOCK_FMT_QCOW2) {
-            g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_NOT_SUPPORTED,
-                        "disk %s is raw: snapshots need qcow2 disks (convert it with domus-img convert)", *d);
-            block_close(b);
-            return false;
-        }
-        if (r >= 0)
-            r = op(b, name, &err);
-        if (b)
-            block_close(b);
         if (r < 0) {
-            g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot %s snapshot '%s' of disk %s: %s", what, name,
-                        *d, err ? err : g_strerror(-r));
+            g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot open disk %s: %s", *d,
+                        err ? err : g_strerror(-r));
+            free(err);
+            return NULL;
+        }
+        g_ptr_array_add(disks, b);
+    }
+    return g_steal_pointer(&disks);
+}
+
+/* Snapshot @name of every disk, made or gone back to, all or nothing
+ * (block_snapshot_all): a VM never has disks from different points in time. */
+static bool snapshot_disks(const struct vm_record *rec, const char *name, bool apply, GError **error)
+{
+    g_autoptr(GPtrArray) disks = open_disks(rec, error);
+    if (!disks)
+        return false;
+    char *err = NULL;
+    int r = block_snapshot_all((struct block *const *)disks->pdata, disks->len, name, apply, &err);
+    if (r < 0) {
+        g_set_error(error, DOMUS_ERROR, r == -ENOTSUP ? DOMUS_ERROR_NOT_SUPPORTED : DOMUS_ERROR_FAILED, "%s%s",
+                    err ? err : g_strerror(-r), r == -ENOTSUP ? " (convert it with domus-img convert)" : "");
+        free(err);
+        return false;
+    }
+    return true;
+}
+
+static bool delete_disk_snapshots(const struct vm_record *rec, const char *name, GError **error)
+{
+    g_autoptr(GPtrArray) disks = open_disks(rec, error);
+    for (guint i = 0; disks && i < disks->len; i++) {
+        char *err = NULL;
+        int r = block_snapshot_delete(disks->pdata[i], name, &err);
+        if (r < 0) {
+            g_set_error(error, DOMUS_ERROR, DOMUS_ERROR_FAILED, "cannot delete snapshot '%s' of disk %s: %s", name,
+                        rec->disks[i], err ? err : g_strerror(-r));
             free(err);
             return false;
         }
-        (*done)++;
     }
-    return true;
+    return disks != NULL;
 }
 
 static char *current_path(const struct vm_record *rec)
@@ -140,24 +163,13 @@ void vm_snapshot_abandon_live(const struct vm_record *rec, const char *name)
 
 bool vm_snapshot_create(const struct vm_record *rec, const char *name, GError **error)
 {
-    if (!vm_snapshot_check_new(rec, name, error))
+    if (!vm_snapshot_check_new(rec, name, error) || !snapshot_disks(rec, name, false, error))
         return false;
-    g_autofree char *meta = meta_path(rec, name);
-    guint done;
-    if (!each_disk(rec, block_snapshot_create, name, "create", &done, error)) {
-        /* Take back the disks already snapshotted: all or nothing. */
-        for (guint i = 0; i < done; i++) {
-            g_autofree char *path = g_build_filename(rec->dir, rec->disks[i], NULL);
-            struct block_open_opts o = { 0 };
-            struct block *b = NULL;
-            if (block_open(path, &o, &b, NULL) >= 0) {
-                block_snapshot_delete(b, name, NULL);
-                block_close(b);
-            }
-        }
+    if (!write_meta(rec, name, false, error)) {
+        delete_disk_snapshots(rec, name, NULL);  /* no snapshot the VM does not know of */
         return false;
     }
-    return write_meta(rec, name, false, error);
+    return true;
 }
 
 static gint by_created(gconstpointer a, gconstpointer b)
@@ -293,8 +305,7 @@ void vm_resume_done(const struct vm_record *rec)
 
 bool vm_snapshot_revert(const struct vm_record *rec, const char *name, GError **error)
 {
-    guint done;
-    if (!exists(rec, name, error) || !each_disk(rec, block_snapshot_apply, name, "revert to", &done, error))
+    if (!exists(rec, name, error) || !snapshot_disks(rec, name, true, error))
         return false;
     g_autofree char *state = vm_snapshot_state_path(rec, name);
     /* The next start continues from the snapshot's running state, if it has one. */
@@ -327,8 +338,7 @@ bool vm_snapshot_delete(const struct vm_record *rec, const char *name, GError **
 {
     if (!exists(rec, name, error))
         return false;
-    guint done;
-    if (!each_disk(rec, block_snapshot_delete, name, "delete", &done, error))
+    if (!delete_disk_snapshots(rec, name, error))
         return false;
     g_autofree char *meta = meta_path(rec, name);
     /* Children hang on the deleted one's parent from now on. */

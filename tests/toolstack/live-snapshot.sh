@@ -14,11 +14,7 @@ if [ -z "${DOMUS_SESSION_DIR:-}" ]; then
     exec "$here/domus-session" -- "$0" "$@"
 fi
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-# The command's own output becomes TAP comments (it is not TAP).
-check() { local what=$1; shift; if "$@" 2>&1 | sed "s/^/# /"; [ "${PIPESTATUS[0]}" = 0 ]; then ok "$what"; else not_ok "$what"; fi; }
+. "$here/tap.sh"
 # say VM CHARS: send CHARS to the console; prints the last marker line.
 say() { printf '%s' "$2" | "$DOMUS" console "$1" 2>/dev/null | tr -d '\r' | grep '^marker' | tail -1; }
 state() { "$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
@@ -126,5 +122,4 @@ PY
 else
     ok "# SKIP the display checks: vnc-probe or domus-vnc not built (libvncserver-dev missing)"
 fi
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

@@ -72,10 +72,7 @@ done
 busctl --user status org.freedesktop.systemd1 >/dev/null 2>&1 ||
     skip "systemd --user did not come up here: $(tail -3 "$DOMUS_SESSION_DIR/systemd.log" | tr '\n' ' ')"
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { local what=$1; shift; if "$@" 2>&1 | sed "s/^/# /"; [ "${PIPESTATUS[0]}" = 0 ]; then ok "$what"; else not_ok "$what"; fi; }
+. "$here/tap.sh"
 info() { "$DOMUS" info v --json | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', ''))"; }
 start_domusd() {
     DOMUS_CGROUP=$top/vms "$DOMUSD" 2>>"$DOMUS_SESSION_DIR/domusd.log" & domusd_pid=$!
@@ -134,5 +131,4 @@ check "domusd logs why" grep -q "VM 'v' runs in cgroup .*masked" "$DOMUS_SESSION
 check "no scope for it" [ -z "$(info scope)" ]
 "$DOMUS" stop v --force >/dev/null
 systemctl --user unmask -q app.slice
-echo "1..$n"
-[ $failed = 0 ]
+tap_done
