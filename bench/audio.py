@@ -103,12 +103,12 @@ def run_once(cmd, backend, work, clicks):
     rec = None
     threads = []
     if backend == 'pulse':
-        rec = subprocess.Popen(['parec', '--device=bench_sink.monitor', '--latency-msec=5', '--format=s16le',
+        rec = benchlib.popen(['parec', '--device=bench_sink.monitor', '--latency-msec=5', '--format=s16le',
                                 '--rate=48000', '--channels=2', '--raw'], stdout=subprocess.PIPE)
         threads.append(threading.Thread(target=read_pipe, args=(rec.stdout, audio, stop), daemon=True))
     else:
         threads.append(threading.Thread(target=poll_wav, args=(wav, audio, stop), daemon=True))
-    p = subprocess.Popen(cmd(wav), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = benchlib.popen(cmd(wav), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     threads.append(threading.Thread(target=read_pipe, args=(p.stdout, serial, stop), daemon=True))
     for t in threads:
         t.start()
@@ -160,7 +160,7 @@ def start_pulse(work):
     os.makedirs(env['XDG_RUNTIME_DIR'], mode=0o700, exist_ok=True)
     os.environ.update(env)
     # No real-time scheduling: on a loaded machine its CPU-time limit kills the daemon.
-    d = subprocess.Popen(['pulseaudio', '--daemonize=no', '--system=false', '-n', '--exit-idle-time=-1',
+    d = benchlib.popen(['pulseaudio', '--daemonize=no', '--system=false', '-n', '--exit-idle-time=-1',
                           '--realtime=no', '--high-priority=no',
                           '-L', 'module-null-sink sink_name=bench_sink rate=48000',
                           '-L', 'module-native-protocol-unix'],

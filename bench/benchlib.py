@@ -89,6 +89,15 @@ def ratio_table(title, rows, width):
         print(f'{name:{width}} {d:9.1f} {q:9.1f} {d / q:6.2f}')
 
 
+def popen(cmd, **kw):
+    """subprocess.Popen for a child that must not outlive the benchmark
+    (VMM, QEMU, a client, a sound server): the kernel sends it SIGKILL when
+    this process goes, even by an uncaught exception or SIGKILL, where no
+    finally runs. (setpriv rather than preexec_fn: some benchmarks start
+    children while threads run.)"""
+    return subprocess.Popen(['setpriv', '--pdeathsig', 'KILL', *cmd], **kw)
+
+
 def run_until(cmd, markers, timeout, on_last=None):
     """Starts @cmd (stdout + stderr piped) and reads until the last of
     @markers (bytes) shows up or @timeout seconds pass. Returns a dict
@@ -96,7 +105,7 @@ def run_until(cmd, markers, timeout, on_last=None):
     result (called while the VMM still runs, once the last marker is seen).
     The process is killed before returning."""
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, extra, buf = {}, None, b''
     try:
         for chunk in chunks(p, timeout):

@@ -15,7 +15,7 @@ MEM_MIB = 256
 
 
 def run_once(cmd):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = benchlib.popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         buf = benchlib.read_until(p, b'BENCH-DISK-DONE', 900)
     finally:

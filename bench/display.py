@@ -12,6 +12,8 @@ the display path while a client stays connected and nothing changes.
 """
 import argparse, os, re, signal, subprocess, sys, time
 
+import benchlib
+
 TICK = os.sysconf('SC_CLK_TCK')
 
 
@@ -68,7 +70,7 @@ def wait_for(path, pattern, timeout):
 
 def start(name, cmd, serial, vcpu_re):
     print(f'# {name}: {" ".join(cmd)}', flush=True)
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(serial + '.err', 'w'))
+    p = benchlib.popen(cmd, stdout=subprocess.DEVNULL, stderr=open(serial + '.err', 'w'))
     return {'name': name, 'proc': p, 'pid': p.pid, 'vcpu_re': vcpu_re, 'serial': serial}
 
 
@@ -105,7 +107,7 @@ def measure_static(args, vm, port):
     if not wait_for(vm['serial'], r'guest-fb: painted', 600):
         sys.exit(f"{vm['name']}: guest never painted; see {vm['serial']}")
     time.sleep(3)
-    p = subprocess.Popen([args.probe, f'127.0.0.1:{port}', '--timeout', '120', '--hold', str(args.seconds + 30)],
+    p = benchlib.popen([args.probe, f'127.0.0.1:{port}', '--timeout', '120', '--hold', str(args.seconds + 30)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = p.stdout.readline()          # "vnc-probe: size WxH, ..." after the first frame
     if not first.startswith('vnc-probe: size'):

@@ -60,7 +60,7 @@ def run_once(cmd_for, count, reqs):
     for t in th:
         t.start()
     args = f'tput={ts.getsockname()[1]} lat={ls.getsockname()[1]} count={count} reqs={reqs}'
-    p = subprocess.Popen(cmd_for(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p = benchlib.popen(cmd_for(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         buf = benchlib.read_until(p, b'BENCH-NET-DONE', 600)
         for t in th:

@@ -85,7 +85,7 @@ def bench_domus(a, mem, work, rounds):
     disk = os.path.join(work, 'd.qcow2')
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', disk, '1G'], check=True)
     ctl = os.path.join(work, 'ctl.sock')
-    p = subprocess.Popen([a.vmm, '--memory', f'{mem}M', '--cpus', '1', '--kernel', a.kernel, '--initrd', a.initrd,
+    p = benchlib.popen([a.vmm, '--memory', f'{mem}M', '--cpus', '1', '--kernel', a.kernel, '--initrd', a.initrd,
                           '--append', 'console=ttyS0 quiet', '--disk', disk, '--serial', 'stdio',
                           '--control', 'unix:' + ctl], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
@@ -114,7 +114,7 @@ def bench_qemu(a, mem, work, rounds):
     disk = os.path.join(work, 'q.qcow2')
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', disk, '1G'], check=True)
     mon = os.path.join(work, 'mon.sock')
-    p = subprocess.Popen(['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35', '-m', str(mem),
+    p = benchlib.popen(['qemu-system-x86_64', '-accel', 'kvm', '-cpu', 'host', '-M', 'q35', '-m', str(mem),
                           '-smp', '1', '-kernel', a.kernel, '-initrd', a.initrd, '-append', 'console=ttyS0 quiet',
                           '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio',
                           '-drive', f'file={disk},if=virtio,format=qcow2',

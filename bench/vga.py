@@ -46,7 +46,7 @@ def screen_has(a, port, text):
 
 def run_once(a, name, cmd, port):
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = benchlib.popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         shown = None
         while time.monotonic() - t0 < 120 and p.poll() is None:
@@ -56,7 +56,7 @@ def run_once(a, name, cmd, port):
             time.sleep(0.5)
         if shown is None:
             return None, None
-        client = subprocess.Popen([a.probe, f'127.0.0.1:{port}', '--timeout', '10', '--hold', str(a.seconds + 2)],
+        client = benchlib.popen([a.probe, f'127.0.0.1:{port}', '--timeout', '10', '--hold', str(a.seconds + 2)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
         c0 = tree_cpu(p.pid)

@@ -8,6 +8,9 @@ if [ ! -w /dev/kvm ]; then
     echo "SKIP: /dev/kvm is not accessible here"; exit 77
 fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# The VMM under timeout, both killed by the kernel when this script dies
+# (timeout's own process group is out of reach of meson's kill on a timeout).
+vmm_timed=(setpriv --pdeathsig KILL timeout 120 setpriv --pdeathsig KILL "$vmm")
 out=$work/serial.log
 args=(--memory 64M --cpus 1 --kernel "$image" --serial "file:$out")
 want_exit=0 want_text="PAYLOAD DONE"
@@ -28,7 +31,7 @@ esac
 if [ "$name" = vga ] || [ "$name" = virtio_gpu ]; then
     # The checker answers each picture with a key, so the payload only
     # finishes if the pixels were right and PS/2 input arrived.
-    timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr" & vmm_pid=$!
+    "${vmm_timed[@]}" "${args[@]}" 2>"$work/stderr" & vmm_pid=$!
     "$vga_check" "$work/display.sock" >"$work/check.log" 2>&1
     check_status=$?
     wait $vmm_pid
@@ -36,7 +39,7 @@ if [ "$name" = vga ] || [ "$name" = virtio_gpu ]; then
     echo "--- ${vga_check##*/}:"; cat "$work/check.log"
     [ $check_status -eq 0 ] || { echo "FAIL: ${vga_check##*/} failed"; cat "$out"; exit 1; }
 else
-    timeout 120 "$vmm" "${args[@]}" 2>"$work/stderr"
+    "${vmm_timed[@]}" "${args[@]}" 2>"$work/stderr"
     status=$?
 fi
 echo "--- serial:"; cat "$out" 2>/dev/null; echo "--- stderr:"; cat "$work/stderr"

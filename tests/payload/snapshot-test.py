@@ -13,6 +13,10 @@ import tempfile
 import time
 
 
+# Children go with the test, even one killed outright (no finally runs then).
+DIE_WITH_US = ["setpriv", "--pdeathsig", "KILL"]
+
+
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
@@ -26,7 +30,7 @@ class Vmm:
         boot = ["--kernel", image] if image else ["--firmware", "bios"]
         args = [vmm, "--memory", "64M", "--cpus", "1", *boot,
                 "--serial", "unix:" + self.ser_path, "--control", "unix:" + self.ctl_path, *extra]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(DIE_WITH_US + args, stdout=self.log, stderr=subprocess.STDOUT)
         self.ser = self._connect(self.ser_path)
         self.ctl = self._connect(self.ctl_path)
         self.ctl_buf = b""
@@ -186,7 +190,7 @@ def run_display(vmm, image, work, checker):
     check_display(checker, sock, "1")
     expect_ok(g.cmd(execute="snapshot-save", path=state), "snapshot-save with virtio-gpu")
     g.ask("h", "marker H n=2")
-    watcher = subprocess.Popen([checker, "--still", sock, "2,1"], stdout=subprocess.PIPE, text=True)
+    watcher = subprocess.Popen(DIE_WITH_US + [checker, "--still", sock, "2,1"], stdout=subprocess.PIPE, text=True)
     first = watcher.stdout.readline() + watcher.stdout.readline()
     print(first.strip())
     if "ready" not in first:

@@ -23,8 +23,6 @@
 # "button evdev" give busybox acpid the ACPI power button.
 GUEST_MODULES=${GUEST_MODULES:-"virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net button evdev"}
 
-_rig_pids=()
-
 log() { echo "${CASE_NAME:-case}: $*"; }
 
 # fail MESSAGE: end the case as failed.
@@ -70,14 +68,16 @@ guest_script() {
 }
 
 # spawn LOG TIMEOUT CMD...: start CMD in the background, killed after
-# TIMEOUT seconds; its stdout goes to LOG, its stderr to LOG.err. Sets
-# SPAWNED_PID (the default for wait_for_line and wait_exit).
+# TIMEOUT seconds or when the case dies, even by SIGKILL (timeout and CMD get
+# SIGKILL from the kernel when their parent goes: timeout's own process
+# group is out of reach of run-cases' kill); its stdout goes to LOG, its
+# stderr to LOG.err. Sets SPAWNED_PID (the default for wait_for_line and
+# wait_exit).
 spawn() {
     local logf=$1 t=$2; shift 2
-    timeout -k 5 "$t" "$@" > "$logf" 2> "$logf.err" &
+    setpriv --pdeathsig KILL timeout -k 5 "$t" setpriv --pdeathsig KILL "$@" > "$logf" 2> "$logf.err" &
     SPAWNED_PID=$!
     SPAWNED_LOG=$logf
-    _rig_pids+=("$SPAWNED_PID")
 }
 
 # vmm_start LOG TIMEOUT ARGS...: start domus-vmm in the background with its
@@ -154,8 +154,10 @@ show_tail() {
     echo "---"
 }
 
+# On the way out (also on SIGTERM from run-cases' timeout) whatever the
+# case started and left running goes: spawned commands and the case's own
+# background jobs (cmd &), all children of this shell.
 _rig_cleanup() {
-    local p
-    for p in "${_rig_pids[@]}"; do kill "$p" 2>/dev/null || :; done
+    pkill -TERM -P $$ 2>/dev/null || :
 }
 trap _rig_cleanup EXIT

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,8 +37,13 @@ static void test_atomic_config(void)
     /* A long append line makes a torn write easy to see. */
     r->append = g_strnfill(20000, 'a');
     g_assert_true(vm_record_save(r, NULL));
+    pid_t parent = getpid();
     pid_t child = fork();
     if (child == 0) {
+        /* The writer spins for ever: it must go with a test that dies. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         for (unsigned i = 0;; i++) {
             r->cpus = 1 + i % 2;
             r->append[0] = r->cpus == 1 ? 'a' : 'b';
