@@ -52,6 +52,40 @@ require_vmm() {
     [ -n "${DOMUS_VMM:-}" ] && [ -x "$DOMUS_VMM" ] || skip "domus-vmm not built (DOMUS_VMM=${DOMUS_VMM:-})"
 }
 
+# require_toolstack [CMD...]: skip unless domus-vmm, the domus CLI,
+# dbus-run-session, python3 and CMDs are there.
+require_toolstack() {
+    require_vmm
+    require_cmd dbus-run-session python3 "$@"
+    [ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+}
+
+# toolstack_session < SCENARIO: run the bash script on stdin (as
+# ./scenario.sh, under set -eu, with this file and the toolstack's helpers
+# d, state, ask loaded) against a private domusd: tests/toolstack/domus-session
+# gives it its own D-Bus session bus (domusd starts on the first call), XDG
+# dirs under ./session and $DOMUS, and kills what it started when it ends.
+toolstack_session() {
+    { printf '%s\n' 'set -eu' '. "$RIG_LIB"' '. "$SRC_DIR/tests/toolstack/rig-helpers.sh"'; cat; } > scenario.sh
+    "$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh
+}
+
+# require_manager NAME: skip unless the manager's click-flow test NAME
+# (tests/manager/NAME), domus-vmm, Xvfb and xdotool are there; sets
+# MANAGER_TEST to it, MANAGER_SHOTS to the folder for its screenshots, and
+# DOMUS_SESSION_CACHE to the build dir's cache (domusd builds the demo
+# guest's initramfs there once; the host keeps it for later cases and runs).
+require_manager() {
+    require_vmm
+    require_cmd dbus-run-session Xvfb xdotool
+    export BUILD_DIR=${BUILD_DIR:-$(dirname "$(dirname "$DOMUS_VMM")")}
+    MANAGER_TEST=$BUILD_DIR/tests/manager/$1
+    [ -x "$MANAGER_TEST" ] || skip "domus-manager not built (GTK 4 or libadwaita missing)"
+    export DOMUS_SESSION_CACHE=$BUILD_DIR/rig-cache
+    MANAGER_SHOTS=$BUILD_DIR/manager-shots
+    mkdir -p "$DOMUS_SESSION_CACHE" "$MANAGER_SHOTS"
+}
+
 # build_guest OUT.cpio.gz [mkguest args...]: a guest initramfs with
 # $GUEST_MODULES plus whatever the args add (--add SRC:DEST, --init FILE...).
 build_guest() {

@@ -11,15 +11,7 @@
 # Screenshots land in $BUILD_DIR/manager-shots (the README's come from there).
 set -eu
 . "$RIG_LIB"
-require_vmm
-require_cmd dbus-run-session Xvfb xdotool
-export BUILD_DIR=${BUILD_DIR:-$(dirname "$(dirname "$DOMUS_VMM")")}
-flow=$BUILD_DIR/tests/manager/manager-flow
-[ -x "$flow" ] || skip "domus-manager not built (GTK 4 or libadwaita missing)"
-# domusd builds the demo guest's initramfs once into this cache (in the
-# build dir, which the host keeps): manager-clones and later runs reuse it.
-export DOMUS_SESSION_CACHE=$BUILD_DIR/rig-cache
-shots=$BUILD_DIR/manager-shots
-mkdir -p "$DOMUS_SESSION_CACHE" "$shots"
+require_manager manager-flow
+flow=$MANAGER_TEST shots=$MANAGER_SHOTS
 rm -f "$shots"/manager-flow.* "$shots"/manager-guest.png "$shots"/manager-main.png
 timeout -k 5 600 "$SRC_DIR/tests/manager/gtk-session" "$flow" "$shots"

@@ -9,9 +9,7 @@
 set -eu
 . "$RIG_LIB"
 . "$RIG_DIR/fwiso.sh"
-require_vmm
-require_cmd dbus-run-session python3
-[ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+require_toolstack
 [ -r /usr/share/seabios/bios-256k.bin ] || skip "seabios is not installed"
 
 guest_script shell.sh <<'G'
@@ -22,10 +20,7 @@ build_guest guest.cpio.gz --add shell.sh:/init.d/10-shell
 build_boot_iso installer.iso guest.cpio.gz
 export ISO=$PWD/installer.iso
 
-cat > scenario.sh <<'S'
-set -eu
-. "$RIG_LIB"
-. "$SRC_DIR/tests/toolstack/rig-helpers.sh"
+toolstack_session <<'S'
 vmm_cmdline() {
     local pid
     pid=$("$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
@@ -44,4 +39,3 @@ log "Linux from the ISO answers on the serial console after $((SECONDS - start))
 d stop bsd --force
 
 S
-"$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh

@@ -8,17 +8,11 @@
 # on this host; stopped-VM snapshots with a real guest: toolstack-snapshot.)
 set -eu
 . "$RIG_LIB"
-require_vmm
-require_cmd dbus-run-session python3
-[ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+require_toolstack
 [ -x "$BUILD_DIR/tests/display/vnc-probe" ] && [ -x "$BUILD_DIR/vdisplay/domus-vnc" ] ||
     skip "domus-vnc/vnc-probe not built (libvncserver-dev missing)"
 
-cat > scenario.sh <<'S'
-set -eu
-. "$RIG_LIB"
-. "$SRC_DIR/tests/toolstack/rig-helpers.sh"
-
+toolstack_session <<'S'
 # screen VM FILE: what a VNC client of VM's display sees now, as a PPM.
 screen() {
     local log port
@@ -81,4 +75,3 @@ grep -q "has no snapshot 'nosuch'" <<<"$err" || fail "unclear error for a missin
 
 d stop snap --force
 S
-"$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh

@@ -5,15 +5,9 @@
 # snapshots of a running VM: toolstack-live.sh).
 set -eu
 . "$RIG_LIB"
-require_vmm
-require_cmd dbus-run-session python3
-[ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+require_toolstack
 
-cat > scenario.sh <<'S'
-set -eu
-. "$RIG_LIB"
-. "$SRC_DIR/tests/toolstack/rig-helpers.sh"
-
+toolstack_session <<'S'
 d create snap --template demo-linux
 d start snap
 
@@ -32,4 +26,3 @@ ask snap 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' first-marker
 log "the guest sees its disk as it was at the snapshot"
 d stop snap --force
 S
-"$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh

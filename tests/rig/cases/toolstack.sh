@@ -7,9 +7,7 @@
 # other VM goes on, stop through ACPI and with --force.
 set -eu
 . "$RIG_LIB"
-require_vmm
-require_cmd dbus-run-session python3
-[ -x "$BUILD_DIR/console/domus" ] || skip "domus CLI not built"
+require_toolstack
 
 # A delegated cgroup for the VMs (the rig has no systemd).
 if ! [ -e /sys/fs/cgroup/cgroup.controllers ]; then
@@ -19,11 +17,7 @@ mkdir -p /sys/fs/cgroup/domus-test
 echo "+cpu +memory" > /sys/fs/cgroup/cgroup.subtree_control || true
 export DOMUS_CGROUP=/sys/fs/cgroup/domus-test
 
-cat > scenario.sh <<'S'
-set -eu
-. "$RIG_LIB"
-. "$SRC_DIR/tests/toolstack/rig-helpers.sh"
-
+toolstack_session <<'S'
 d create web --template demo-linux
 d clone web web2 --linked
 d start web
@@ -82,4 +76,3 @@ d delete web2
 
 d list
 S
-"$SRC_DIR/tests/toolstack/domus-session" --dir "$PWD/session" -- bash scenario.sh
