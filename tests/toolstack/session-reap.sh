@@ -13,9 +13,7 @@ if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then echo "1..0 # SKIP /dev/kvm is no
 work=$(mktemp -d "${TMPDIR:-/tmp}/session-reap.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+. "$here/tap.sh"
 # gone PID: true once PID has exited (within 10 s).
 gone() {
     local i
@@ -34,15 +32,14 @@ left() {
 # it says so and waits (for ever, or until it is told to end).
 cat > "$work/start-vm.sh" <<'S'
 set -eu
-mkdir -p "$XDG_DATA_HOME/domus/templates"
-printf '%s\n' '[template]' id=payload name=Payload os-family=linux firmware=direct "kernel=$PAYLOAD" \
-    memory=64M cpus=1 disk-size=16M devices=virtio clock=utc > "$XDG_DATA_HOME/domus/templates/payload.template"
+payload=$PAYLOAD
+. "$HERE/payload-template.sh"
 "$DOMUS" create p --template payload >/dev/null
 "$DOMUS" start p >/dev/null
 "$DOMUS" info p --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' > "$1.pid"
 while [ ! -e "$1.end" ]; do sleep 0.1; done
 S
-export PAYLOAD=$payload
+export PAYLOAD=$payload HERE=$here
 
 # run HOW: one session in the background with a VM running; HOW ends it.
 run() {
@@ -74,5 +71,4 @@ run() {
 run finish
 run sigkill
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done
