@@ -80,6 +80,8 @@ static void sync_actions(DomusVmPage *self)
         g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(G_ACTION_MAP(self->actions),
                                     snap_actions[i])), self->vm && self->snapshots_supported);
     gtk_label_set_label(self->state_label, st);
+    const char *err = self->vm ? domus_vm_get_last_error(self->vm) : NULL;
+    gtk_widget_set_tooltip_text(GTK_WIDGET(self->state_label), !g_strcmp0(st, "crashed") && err && *err ? err : NULL);
     GtkWidget *editors[] = { GTK_WIDGET(self->memory_spin), GTK_WIDGET(self->cpus_spin), GTK_WIDGET(self->disk_spin),
                              GTK_WIDGET(self->net_row), GTK_WIDGET(self->sound_row) };
     for (unsigned i = 0; i < G_N_ELEMENTS(editors); i++) {

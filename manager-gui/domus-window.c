@@ -71,11 +71,26 @@ static int compare_cards(GtkFlowBoxChild *a, GtkFlowBoxChild *b, gpointer data)
     return g_strcmp0(domus_vm_get_name(va), domus_vm_get_name(vb));
 }
 
+/* A VM that goes down on its own is said, whichever VM the window shows:
+ * domusd's last error starts with why (the rest is the end of its log,
+ * which the page's state label shows as its tooltip). */
+static void on_vm_state(DomusVM *vm, GParamSpec *pspec, gpointer data)
+{
+    if (g_strcmp0(domus_vm_get_state(vm), "crashed"))
+        return;
+    const char *err = domus_vm_get_last_error(vm);
+    g_autofree char *why = g_strndup(err ? err : "", err ? strcspn(err, ";\n") : 0);
+    g_autofree char *msg = g_strdup_printf("%s crashed%s%s", domus_vm_get_name(vm), *why ? ": " : "", why);
+    domus_window_toast(data, msg);
+}
+
 static void add_object(DomusWindow *self, GDBusObject *obj)
 {
     DomusVM *vm = domus_object_peek_vm(DOMUS_OBJECT(obj));
-    if (vm && !domus_window_get_card(self, domus_vm_get_name(vm)))
+    if (vm && !domus_window_get_card(self, domus_vm_get_name(vm))) {
         gtk_flow_box_append(self->grid, domus_vm_card_new(vm));
+        g_signal_connect_object(vm, "notify::state", G_CALLBACK(on_vm_state), self, 0);
+    }
 }
 
 static void on_object_added(GDBusObjectManager *om, GDBusObject *obj, gpointer data)

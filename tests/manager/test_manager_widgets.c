@@ -2,7 +2,8 @@
  * gtk-session under Xvfb): the empty state offers the demo, one action
  * creates it and opens its page, the clone dialog makes a full clone, a
  * daemon refusal is a toast, snapshot actions follow what domusd offers,
- * deleting removes the card. No guest runs here (see the rig case). */
+ * deleting removes the card, a VMM killed under a VM is said in a toast. No
+ * guest gets far here (see the rig cases). */
 #include "domus-app.h"
 #include "domus-clone-dialog.h"
 #include "domus-new-vm-dialog.h"
@@ -11,6 +12,7 @@
 
 #include <gdk/x11/gdkx.h>
 #include <json-glib/json-glib.h>
+#include <signal.h>
 #include <sys/socket.h>
 #ifdef HAVE_VTE
 #include <vte/vte.h>
@@ -300,6 +302,37 @@ static void test_delete(void)
     g_assert_nonnull(shot);
 }
 
+static gboolean started_or_toast(gpointer toasts)
+{
+    DomusVM *vm = domus_app_lookup_vm(app, "demo");
+    return !g_strcmp0(domus_vm_get_state(vm), "running") || domus_window_get_n_toasts(win) != *(guint *)toasts;
+}
+static gboolean is_crashed_label(GtkWidget *w, gconstpointer d)
+{
+    return GTK_IS_LABEL(w) && !g_strcmp0(gtk_label_get_label(GTK_LABEL(w)), "crashed");
+}
+
+/* A VMM that dies under a VM (killed here) is said in a toast with domusd's
+ * reason, and the page's state label keeps the end of its log as a tooltip. */
+static void test_crash(void)
+{
+    g_assert_true(domus_window_show_vm(win, "demo"));
+    DomusVmPage *page = domus_window_get_vm_page(win);
+    guint toasts = domus_window_get_n_toasts(win);
+    activate(GTK_WIDGET(page), "vm.start");
+    g_assert_true(mt_wait(started_or_toast, &toasts, 60));
+    DomusVM *vm = domus_app_lookup_vm(app, "demo");
+    if (g_strcmp0(domus_vm_get_state(vm), "running")) {
+        g_test_skip_printf("the demo VM does not start here: %s", domus_window_get_last_toast(win));
+        return;
+    }
+    g_assert_no_errno(kill((pid_t)domus_vm_get_pid(vm), SIGKILL));
+    g_assert_true(mt_wait(toast_says, "demo crashed: domus-vmm was killed by signal 9", 30));
+    GtkWidget *label = mt_find(GTK_WIDGET(page), is_crashed_label, NULL);
+    g_assert_nonnull(label);
+    g_assert_nonnull(strstr(gtk_widget_get_tooltip_text(label), "killed by signal 9"));
+}
+
 int main(int argc, char **argv)
 {
     gtk_test_init(&argc, &argv, NULL);
@@ -318,6 +351,7 @@ int main(int argc, char **argv)
     g_test_add_func("/manager/console-follows-page", test_console_follows_page);
     g_test_add_func("/manager/snapshots", test_snapshots);
     g_test_add_func("/manager/delete", test_delete);
+    g_test_add_func("/manager/crash", test_crash);
     int r = g_test_run();
     gtk_window_destroy(GTK_WINDOW(win));
     return r;
