@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #define E1000_EEPROM_WORDS 64
+#define E1000_TX_BUDGET  128         /* frames per run before yielding the I/O thread */
 
 /* The transmit context a context descriptor loads (kept across frames). */
 struct e1000_tx_ctx {

@@ -16,7 +16,6 @@
 #include <endian.h>
 #include <string.h>
 
-#define E1000_TX_BUDGET  128         /* frames per run before yielding the I/O thread */
 #define ETH_MIN_FRAME    60          /* without FCS */
 #define FCS_LEN          4
 

@@ -18,6 +18,9 @@
 #include <glib.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define RAM_SIZE  (4u << 20)
 #define TX_RING   0x1000
@@ -280,6 +283,69 @@ static void test_itr(struct fx *f, gconstpointer data)
 
     event_loop_stop(loop);
     pthread_join(thread, NULL);
+    e1000_free(f->e);
+    f->e = NULL;
+    event_loop_free(loop);
+}
+
+/* Another device on the I/O thread: notes how many frames had gone out
+ * when it was served, then stops the loop after what is queued by then. */
+struct other_device {
+    int fd;
+    struct fx *f;
+    struct event_loop *loop;
+    unsigned saw;
+};
+
+static void stop_loop(void *loop)
+{
+    event_loop_stop(loop);
+}
+
+static void other_device_ready(void *opaque, uint32_t events)
+{
+    struct other_device *o = opaque;
+    uint64_t v;
+    g_assert_cmpint(read(o->fd, &v, sizeof(v)), ==, sizeof(v));
+    o->saw = o->f->fnb.frames->len;
+    event_loop_call(o->loop, stop_loop, o->loop);
+}
+
+/* A guest that fills a 256-descriptor ring gets E1000_TX_BUDGET frames per
+ * run of the I/O thread: a device whose fd became ready after the kick is
+ * served before the rest of the flood, and the rest still goes out. */
+static void test_tx_budget(struct fx *f, gconstpointer data)
+{
+    enum { RING = 256, FRAMES = 200 };
+    struct event_loop *loop = event_loop_new();
+    g_assert_nonnull(loop);
+    e1000_free(f->e);
+    f->e = e1000_new(&f->mem, &f->fnb.nb, loop, mac);
+    g_assert_nonnull(f->e);
+    w32(f, E1000_TDBAL, TX_RING);
+    w32(f, E1000_TDLEN, RING * 16);
+    w32(f, E1000_TCTL, E1000_TCTL_EN);
+    size_t len = build_ipv4(f->ram + BUF_GPA, false, 100, 0);
+    uint64_t addr = htole64(BUF_GPA);
+    for (unsigned i = 0; i < FRAMES; i++) {
+        uint8_t *d = f->ram + TX_RING + 16 * i;
+        memset(d, 0, 16);
+        memcpy(d, &addr, 8);
+        d[8] = (uint8_t)len;
+        d[9] = (uint8_t)(len >> 8);
+        d[11] = E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS;
+    }
+    w32(f, E1000_TDT, FRAMES);               /* the kick: queued for the I/O thread */
+    struct other_device o = { .fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK), .f = f, .loop = loop };
+    g_assert_cmpint(event_loop_add(loop, o.fd, EPOLLIN, other_device_ready, &o), ==, 0);
+    g_assert_cmpuint(f->fnb.frames->len, ==, 0);
+
+    g_assert_cmpint(event_loop_run(loop), ==, 0);
+    g_assert_cmpuint(o.saw, ==, E1000_TX_BUDGET);
+    g_assert_cmpuint(f->fnb.frames->len, ==, FRAMES);
+    g_assert_cmpuint(r32(f, E1000_TDH), ==, FRAMES);
+    event_loop_del(loop, o.fd);
+    close(o.fd);
     e1000_free(f->e);
     f->e = NULL;
     event_loop_free(loop);
@@ -629,6 +695,7 @@ int main(int argc, char **argv)
     ADD("tx-legacy", test_tx_legacy);
     ADD("tx-csum-offload", test_tx_csum_offload);
     ADD("tx-tso", test_tx_tso);
+    ADD("tx-budget", test_tx_budget);
     ADD("rx", test_rx);
     ADD("rx-waits-for-buffers", test_rx_waits_for_buffers);
     ADD("hostile-tx-ring", test_hostile_tx_ring);
