@@ -13,13 +13,13 @@ require_toolstack
     skip "domus-vnc/vnc-probe not built (libvncserver-dev missing)"
 
 toolstack_session <<'S'
-# screen VM FILE: what a VNC client of VM's display sees now, as a PPM.
+# screen VM FILE: what a VNC client of VM's display sees now, as a PPM (at the
+# address domus info shows).
 screen() {
-    local log port
-    log=$("$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"])')
-    port=$(sed -n 's/.*domus-vnc: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
-    [ -n "$port" ] || fail "no VNC port in $log"
-    "$BUILD_DIR/tests/display/vnc-probe" "127.0.0.1:$port" --encodings raw --timeout 30 --hold 1 --dump "$2" >/dev/null ||
+    local vnc
+    vnc=$("$DOMUS" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("vnc", ""))')
+    [ -n "$vnc" ] || fail "domus info $1 shows no VNC address"
+    "$BUILD_DIR/tests/display/vnc-probe" "$vnc" --encodings raw --timeout 30 --hold 1 --dump "$2" >/dev/null ||
         fail "no VNC picture of $1's display"
 }
 # ppm A.ppm [B.ppm]: how many bytes of A are not its background (its first
