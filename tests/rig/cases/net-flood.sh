@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 600
 # A guest flooding the network does not starve the VMM's other devices
 # (--net user, libslirp): in one boot the guest floods the host with UDP
 # datagrams (4 senders) and TCP streams (2) as fast as its stack sends, and
