@@ -1,4 +1,5 @@
 #!/bin/bash
+# case-timeout: 900
 # The live-snapshot flow through the toolstack on a demo-linux VM
 # with a display (VNC), in one guest boot: the console answers, markers go
 # into the guest's RAM (/tmp) and disk, a snapshot of the running VM is
