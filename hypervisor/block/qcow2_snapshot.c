@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SN_HEADER 40
 #define SN_MAX_EXTRA 1024
@@ -246,16 +247,25 @@ static long find_snapshot(struct qcow2 *s, const char *name)
     return -1;
 }
 
+/* A snapshot's L1 table, checked as strictly as the active one is on open:
+ * applying a table whose L2 tables lie past the end of the file would turn
+ * the guest's disk into zeroes instead of refusing a corrupt image. */
 static int read_l1(struct qcow2 *s, uint64_t off, uint32_t n, uint64_t **out)
 {
+    off_t end = lseek(s->fd, 0, SEEK_END);
+    if (end < 0)
+        return -errno;
+    uint64_t flen = (uint64_t)end;
+    if (off + (uint64_t)n * 8 > flen)
+        return -EUCLEAN;
     uint64_t *l1 = calloc(n ? n : 1, 8);
     if (!l1)
         return -ENOMEM;
     int r = block_file_pread(s->fd, l1, (size_t)n * 8, off);
     for (uint32_t i = 0; i < n; i++) {
         l1[i] = be64toh(l1[i]) & QCOW2_OFFSET_MASK;
-        if (qcow2_check_offset(s, l1[i], "L2"))
-            r = -EIO;
+        if (qcow2_check_offset(s, l1[i], "L2") || l1[i] >= flen)
+            r = -EUCLEAN;
     }
     if (r < 0) {
         free(l1);
@@ -441,6 +451,8 @@ static int snapshot_op(struct block *b, const char *name, char **error, enum sna
         why = "cannot take back its disk size";   /* the disk is resized first, as QEMU does */
     } else {
         r = op == SNAP_APPLY ? do_apply(s, &s->snaps[i]) : do_delete(s, i);
+        if (r == -EUCLEAN)
+            why = "its L1 table is corrupt (misaligned or past the end of the file; see domus-img check)";
     }
     pthread_mutex_unlock(&s->lock);
     if (r < 0)

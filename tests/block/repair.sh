@@ -97,6 +97,19 @@ elif "$img" check -r all flag.qcow2 >>log 2>&1 && "$img" snapshot -c x flag.qcow
 else
     nok "flag: check -r all did not clear the corrupt flag"
 fi
+# A snapshot whose L1 table points past the end of the file: reverting to
+# it must be refused (applied, it would read as zeroes), the disk unchanged.
+fresh snap.qcow2 && qemu-img snapshot -c s1 snap.qcow2 && qemu-io -c 'write -P 5 0 64k' snap.qcow2 >/dev/null
+sn_table=$(od -An -tu8 --endian=big -j 64 -N 8 snap.qcow2 | tr -d ' ')
+sn_l1=$(od -An -tu8 --endian=big -j "$sn_table" -N 8 snap.qcow2 | tr -d ' ')
+poke snap.qcow2 "$sn_l1" 8000000010000000
+"$img" snapshot -a s1 snap.qcow2 >log 2>&1; rc=$?
+if [ $rc != 0 ] && [ "$(wc -l <log)" = 1 ] && qemu-io -c 'read -P 5 0 64k' -c 'read -P 7 64k 192k' snap.qcow2 >>log 2>&1 &&
+   ! grep -q 'verification failed' log; then
+    ok "snapshot -a to a snapshot whose L1 points past the end: refused in one line ($(head -c 120 log)), data unchanged"
+else
+    nok "snapshot -a to a corrupt snapshot: exit $rc"
+fi
 # Bad flags: one line, exit 2.
 "$img" check -r some leak.qcow2 >log 2>&1; rc=$?
 [ $rc = 2 ] && [ "$(wc -l <log)" = 1 ] && ok "check -r some: one line, exit 2" || nok "check -r some: exit $rc"
