@@ -34,7 +34,10 @@ cmd=$(vmm_cmdline bsd)
 log "domus-vmm: $cmd"
 grep -q -- '--firmware=bios ' <<<"$cmd" || fail "the VM was not started with SeaBIOS"
 grep -q -- "--cdrom=$ISO " <<<"$cmd" || fail "the ISO is not in the CD drive"
-ask bsd 'cat /sys/block/vda/size' 33554432 240
+# The line starts with Enter: typed while GRUB's menu is still up, the
+# command's own letters would be menu keys ('c' opens GRUB's command line),
+# while Enter boots the highlighted entry; at Linux's shell it is harmless.
+ask bsd $'\ncat /sys/block/vda/size' 33554432 240
 log "Linux from the ISO answers on the serial console after $((SECONDS - start)) s, with the 16G disk"
 d stop bsd --force
 
