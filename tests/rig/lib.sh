@@ -23,11 +23,11 @@
 # "button evdev" give busybox acpid the ACPI power button.
 GUEST_MODULES=${GUEST_MODULES:-"virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net button evdev"}
 
-log() { echo "${CASE_NAME:-case}: $*"; }
+log() { echo "${CASE_NAME:-case}: [${SECONDS}s] $*"; }
 
 # fail MESSAGE: end the case as failed.
 fail() {
-    echo "FAIL: $*"
+    echo "FAIL: [${SECONDS}s] $*"
     exit 1
 }
 
@@ -139,10 +139,39 @@ wait_exit() {
     return $rc
 }
 
-# expect_exit CODE [PID]: fail unless the spawned command exits with CODE.
+# show_stuck PID: what a spawned command that will not end is doing: each
+# process under PID (the VMM under timeout and setpriv), its threads' states
+# and kernel wait points, and with gdb their stacks.
+show_stuck() {
+    local pids p t
+    pids=$(pgrep -P "$1"; for p in $(pgrep -P "$1"); do pgrep -P "$p"; done) || :
+    for p in $pids; do
+        echo "--- stuck: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"
+        for t in /proc/"$p"/task/*; do
+            echo "  thread $(cat "$t/comm" 2>/dev/null): $(awk '{print $3}' "$t/stat" 2>/dev/null) in $(cat "$t/wchan" 2>/dev/null)"
+        done
+        command -v gdb >/dev/null &&
+            timeout 60 gdb -p "$p" -batch -ex 'thread apply all bt' 2>/dev/null | grep -E '^(Thread|#)' | cut -c1-160 | head -n 80
+    done
+    echo "---"
+}
+
+# expect_exit CODE [PID] [SECONDS]: fail unless the spawned command exits
+# with CODE; with SECONDS, it must also exit within them (else it is shown
+# with show_stuck, killed, and the case fails without using up its limit).
 expect_exit() {
-    local want=$1 rc=0
-    wait_exit "${2:-$SPAWNED_PID}" || rc=$?
+    local want=$1 pid=${2:-$SPAWNED_PID} rc=0
+    if [ -n "${3:-}" ]; then
+        local deadline=$((SECONDS + $3))
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+        if kill -0 "$pid" 2>/dev/null; then
+            show_stuck "$pid"
+            [ -n "${SPAWNED_LOG:-}" ] && show_tail "$SPAWNED_LOG" && show_tail "$SPAWNED_LOG.err"
+            kill "$pid" 2>/dev/null
+            fail "did not exit within $3 s (wanted exit status $want)"
+        fi
+    fi
+    wait_exit "$pid" || rc=$?
     [ "$rc" = "$want" ] && return 0
     [ -n "${SPAWNED_LOG:-}" ] && show_tail "$SPAWNED_LOG" && show_tail "$SPAWNED_LOG.err"
     [ "$rc" = 124 ] && fail "timed out (wanted exit status $want)"

@@ -15,3 +15,7 @@ ask() {
     "$DOMUS" info "$vm" || true
     fail "$vm: '$cmd' did not answer '$want'"
 }
+# disk_ready VM: wait until the guest has its virtio disk. The demo shell can
+# answer before the kernel has /dev/vda; dd would then write a plain file of
+# that name in devtmpfs and the disk would never see it.
+disk_ready() { ask "$1" 'test -b /dev/vda && echo disk-ready' disk-ready; }

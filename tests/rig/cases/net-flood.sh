@@ -1,5 +1,5 @@
 #!/bin/bash
-# case-timeout: 600
+# case-timeout: 420
 # A guest flooding the network does not starve the VMM's other devices
 # (--net user, libslirp): in one boot the guest floods the host with UDP
 # datagrams (4 senders) and TCP streams (2) as fast as its stack sends, and
@@ -57,6 +57,7 @@ flood_flowing 0 0
 read -r udp0 tcp0 < sink.count
 log "flood flowing at ${SECONDS}s: $udp0 datagrams and $tcp0 TCP bytes at the host so far"
 
+log "reading virtio-blk and virtio-rng and using the console under the flood"
 start=$SECONDS
 drive "send:echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vda bs=1M count=4 iflag=direct 2>/dev/null | md5sum; echo disk-\$((2+2))" \
       "want:^$want_sum@300" 'want:^disk-4$@60' \
@@ -74,6 +75,7 @@ flood_flowing "$udp1" "$tcp1"
 log "the flood went on meanwhile: $udp1 datagrams, $tcp1 TCP bytes at the host"
 
 drive 'send:cat /sys/class/net/eth0/statistics/tx_packets; echo tx-$((3+4))' 'want:^tx-7$@60' 'send:poweroff -f'
-expect_exit 0 "$vmm"
+log "powering off under the flood"
+expect_exit 0 "$vmm" 120
 tr -d '\r' < serial-drive.log | grep -B1 '^tx-7' | head -1 | sed 's/^/guest tx_packets: /'
 kill "$sink_pid" 2>/dev/null || :

@@ -46,7 +46,7 @@ P
 
 d create snap --template demo-linux
 d start snap --display vnc
-ask snap 'echo $((40+2))' 42
+disk_ready snap
 ask snap 'echo 0 > /sys/class/graphics/fbcon/cursor_blink; echo first-ram > /tmp/marker; echo first-disk | dd of=/dev/vda conv=sync 2>/dev/null; sync; echo w1-$((1+1))' w1-2
 screen snap 1.ppm
 [ "$(ppm 1.ppm)" -gt 20 ] || fail "the display is blank (the guest's console on tty1 should show)"

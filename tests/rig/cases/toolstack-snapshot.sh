@@ -8,18 +8,15 @@ set -eu
 require_toolstack
 
 toolstack_session <<'S'
-# The shell can answer before the kernel has the virtio disk: then dd would
-# write a plain file /dev/vda in devtmpfs and the test would go wrong.
-disk_ready() { ask snap 'test -b /dev/vda && echo disk-ready' disk-ready; }
 d create snap --template demo-linux
 d start snap
 
-disk_ready
+disk_ready snap
 ask snap 'echo first-marker | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo written' written
 d stop snap --timeout 120
 d snapshot snap create before
 d start snap
-disk_ready
+disk_ready snap
 ask snap 'echo second-marker | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo written' written
 ask snap 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' second-marker 60
 d stop snap --timeout 120
@@ -27,7 +24,7 @@ err=$("$DOMUS" snapshot snap revert nosuch 2>&1) && fail "revert to a missing sn
 grep -q "has no snapshot 'nosuch'" <<<"$err" || fail "unclear error for a missing snapshot: $err"
 d snapshot snap revert before
 d start snap
-disk_ready
+disk_ready snap
 ask snap 'dd if=/dev/vda bs=512 count=1 2>/dev/null | head -1' first-marker
 log "the guest sees its disk as it was at the snapshot"
 d stop snap --force
