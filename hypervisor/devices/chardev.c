@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +45,7 @@ struct chardev {
     bool out_socket;                 /* out_fd is a socket: send() without blocking */
     bool in_on, out_on;              /* current interest, under lock */
     bool in_paused;                  /* the front end had no room */
+    bool in_parked;                  /* ...and the writer hung up with bytes unread: in_fd out of the loop */
     int rearm_queued;                /* atomic: an accept_input call is pending */
 
     uint8_t *obuf;                   /* ring of pending output */
@@ -269,13 +271,45 @@ static void input_gone(struct chardev *chr)
     }
 }
 
+static void on_fd_event(void *opaque, uint32_t events);
+
+static void park_input(struct chardev *chr)
+{
+    pthread_mutex_lock(&chr->lock);
+    event_loop_del(chr->loop, chr->in_fd);
+    chr->in_registered = chr->in_on = false;
+    chr->in_paused = chr->in_parked = true;
+    pthread_mutex_unlock(&chr->lock);
+}
+
+/* Back into the loop with the bytes still unread; the hangup is seen again
+ * once they are read. */
+static void unpark_input(struct chardev *chr)
+{
+    pthread_mutex_lock(&chr->lock);
+    chr->in_parked = false;
+    if (chr->in_fd >= 0 && event_loop_add(chr->loop, chr->in_fd, EPOLLIN, on_fd_event, chr) == 0)
+        chr->in_registered = chr->in_on = true;
+    chr->olen = chr->ohead = 0;      /* the reader hung up: output is dropped */
+    chr->out_on = false;
+    pthread_mutex_unlock(&chr->lock);
+}
+
 static void on_input(struct chardev *chr, uint32_t events)
 {
     size_t room = chr->has_fe ? chr->fe.can_receive(chr->fe.opaque) : 0;
     if (room == 0) {
-        /* Hangup is reported even without interest; waiting would spin. */
         if (events & (EPOLLHUP | EPOLLERR)) {
-            input_gone(chr);
+            int unread = 0;
+            if ((events & EPOLLERR) || ioctl(chr->in_fd, FIONREAD, &unread) < 0 || unread <= 0) {
+                input_gone(chr);
+                return;
+            }
+            /* A script typed its last command and quit while the guest was
+             * busy: those bytes are still owed to the guest. A hangup is
+             * reported even without interest, so waiting in the loop would
+             * spin; the fd leaves it until the front end has room. */
+            park_input(chr);
             return;
         }
         /* Flow control: stop watching until chardev_accept_input(). */
@@ -313,7 +347,10 @@ static void rearm_input(void *opaque)
     __atomic_store_n(&chr->rearm_queued, 0, __ATOMIC_SEQ_CST);
     if (chr->in_paused) {
         chr->in_paused = false;
-        set_input(chr, true);
+        if (chr->in_parked)
+            unpark_input(chr);
+        else
+            set_input(chr, true);
     }
 }
 
@@ -346,7 +383,7 @@ static void disconnect_client(struct chardev *chr)
         close(fd);
     }
     chr->in_fd = chr->out_fd = -1;
-    chr->in_registered = false;
+    chr->in_registered = chr->in_parked = false;
     chr->olen = chr->ohead = 0;
     chr->out_on = false;
     pthread_mutex_unlock(&chr->lock);

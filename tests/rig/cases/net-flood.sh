@@ -34,7 +34,11 @@ args=(--memory 256M --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz
 log "domus-vmm ${args[*]}"
 spawn vmm.log 600 "$DOMUS_VMM" "${args[@]}"
 vmm=$SPAWNED_PID
-drive() { python3 "$RIG_DIR/serial-drive.py" "$PWD/ser.sock" "$PWD/ctl.sock" "$@" || fail "serial console: step failed"; }
+drive() {
+    python3 "$RIG_DIR/serial-drive.py" "$PWD/ser.sock" "$PWD/ctl.sock" "$@" && return
+    show_tail serial-drive.log 15
+    fail "serial console: step failed"
+}
 
 drive 'ask:echo $((40+2))=>^42$' 'send:net-up' 'want:^guest-addr=10\.0\.2\.15'
 log "guest up with its address by DHCP at ${SECONDS}s"
@@ -74,8 +78,9 @@ log "under the flood: 4 MiB read intact from virtio-blk, 4 KiB from virtio-rng, 
 flood_flowing "$udp1" "$tcp1"
 log "the flood went on meanwhile: $udp1 datagrams, $tcp1 TCP bytes at the host"
 
-drive 'send:cat /sys/class/net/eth0/statistics/tx_packets; echo tx-$((3+4))' 'want:^tx-7$@60' 'send:poweroff -f'
 log "powering off under the flood"
-expect_exit 0 "$vmm" 120
+drive 'send:cat /sys/class/net/eth0/statistics/tx_packets; echo tx-$((3+4))' 'want:^tx-7$@60' \
+      'send:poweroff -f' 'want:reboot: Power down@120'
+expect_exit 0 "$vmm" 60
 tr -d '\r' < serial-drive.log | grep -B1 '^tx-7' | head -1 | sed 's/^/guest tx_packets: /'
 kill "$sink_pid" 2>/dev/null || :
