@@ -73,11 +73,10 @@ static int check_all(struct block *const *disks, unsigned n, const char *name, b
 static int each_disk(struct block *const *disks, unsigned n, const char *name, bool apply, const char *what,
                      unsigned *done, char **error)
 {
-    int r = 0;
-    for (*done = 0; r == 0 && *done < n; (*done)++) {
+    for (*done = 0; *done < n; (*done)++) {
         struct block *b = disks[*done];
         char *err = NULL;
-        r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
+        int r = apply ? block_snapshot_apply(b, name, &err) : block_snapshot_create(b, name, &err);
         if (r < 0) {
             set_error(error, "cannot %s snapshot '%s' of disk %s: %s", what, name, block_path(b),
                       err ? err : strerror(-r));
@@ -85,7 +84,7 @@ static int each_disk(struct block *const *disks, unsigned n, const char *name, b
             return r;
         }
     }
-    return r;
+    return 0;
 }
 
 static void delete_all(struct block *const *disks, unsigned n, const char *name)

@@ -9,6 +9,7 @@ if [ -z "${DOMUS_SESSION_DIR:-}" ]; then
 fi
 
 . "$here/disk-helpers.sh"
+. "$here/session-helpers.sh"
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
@@ -128,7 +129,7 @@ expect 0 "" snapshot copy delete first
 qemu-img snapshot -l "$disk" | grep -q ' first ' && not_ok "the disk's snapshot is gone" || ok "the disk's snapshot is gone"
 
 # The library survives a domusd restart; a new domusd is activated on demand.
-pkill -TERM -f "^$DOMUSD\$" && sleep 0.3
+domusd_stop
 "$DOMUS" list | grep -q '^copy ' && ok "domusd restarted by D-Bus activation finds the library" ||
     not_ok "domusd restarted by D-Bus activation finds the library"
 
@@ -166,7 +167,7 @@ ls -A "$XDG_DATA_HOME/domus/vms" | grep -q '^\.' && not_ok "no leftovers in the 
 
 # A broken config in the library is skipped, not fatal.
 mkdir -p "$XDG_DATA_HOME/domus/vms/broken" && echo "garbage" > "$XDG_DATA_HOME/domus/vms/broken/vm.conf"
-pkill -TERM -f "^$DOMUSD\$" && sleep 0.3
+domusd_stop
 "$DOMUS" list | grep -q '^demo ' && ok "a broken VM config does not stop domusd" || not_ok "a broken VM config does not stop domusd"
 
 # domus set: a stopped VM's hardware changes, all or nothing (SetConfig).

@@ -1,4 +1,5 @@
 # Helpers for the toolstack's rig scenarios (sourced after lib.sh, inside domus-session).
+. "$SRC_DIR/tests/toolstack/session-helpers.sh"
 # d ARGS: run domus, logged.
 d() { log "domus $*"; "$DOMUS" "$@"; }
 # state VM: its state.

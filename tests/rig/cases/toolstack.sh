@@ -42,8 +42,7 @@ ask web 'kill $!; echo spin-stopped' spin-stopped
 
 # domusd restarts; the VMs keep running and are found again.
 pid_before=$("$DOMUS" info web --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
-pkill -TERM -f "^$DOMUSD\$"
-sleep 1
+domusd_stop || fail "domusd did not stop"
 [ "$(state web)" = running ] || fail "after a domusd restart web is $(state web)"
 pid_after=$("$DOMUS" info web --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 [ "$pid_before" = "$pid_after" ] || fail "web's VMM changed ($pid_before -> $pid_after)"
