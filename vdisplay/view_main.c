@@ -205,8 +205,11 @@ static void on_key(struct viewer *v, const SDL_KeyboardEvent *k)
         set_grab(v, false);
         return;
     }
+    /* Repeats go on as more presses, as a PC keyboard's typematic sends
+     * them: a guest on the PS/2 keyboard has no other repeat, and a
+     * virtio-input guest ignores presses of a key already down. */
     uint16_t code = sdl_scancode_to_evdev(k->keysym.scancode);
-    if (code && !k->repeat)          /* the guest repeats keys itself */
+    if (code)
         send_key(v, code, k->state == SDL_PRESSED);
 }
 

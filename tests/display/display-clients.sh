@@ -32,7 +32,7 @@ wait_line fake.log "^mode 1024 768" || { notok "fake-vmm starts"; exit 1; }
 wait_line vnc.log "listening on 127.0.0.1:[0-9]+" || { notok "domus-vnc listens"; exit 1; }
 port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' vnc.log)
 
-echo "1..11"
+echo "1..12"
 pattern="--expect 200,300,ff0000 --expect -200,300,0000ff --expect 64,64,ffffff --expect -64,-64,00ff00"
 "$probe" 127.0.0.1:$port --timeout 10 $pattern --key a --click 100,50 > probe1.log 2>&1 &&
     wait_line fake.log "^key 30 1" && wait_line fake.log "^pointer 100 50 1" &&
@@ -60,7 +60,7 @@ printf 'RFB 003.008\n\001\377garbage' | timeout 5 bash -c "exec 3<>/dev/tcp/127.
     ok "domus-vnc refuses a network-facing listen without a password (exit 2)" || notok "non-loopback refusal: exit $rc"
 
 command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v python3 >/dev/null && [ -x "$view" ] || {
-    for i in 6 7 8 9 10 11; do echo "ok $i # SKIP Xvfb, xdotool, python3 or domus-view missing"; done; exit ${failed:+1}; }
+    for i in 6 7 8 9 10 11 12; do echo "ok $i # SKIP Xvfb, xdotool, python3 or domus-view missing"; done; exit ${failed:+1}; }
 
 disp=:$((60 + RANDOM % 200))
 Xvfb $disp -screen 0 1600x1200x24 -nolisten tcp > xvfb.log 2>&1 & pids+=($!)
@@ -74,7 +74,7 @@ wid=
 for i in $(seq 1 300); do wid=$(xdotool search --name '^fakevm' 2>/dev/null | head -n1); [ -n "$wid" ] && break; sleep 0.1; done
 [ -n "$wid" ] && ok "domus-view opens a window titled with the VM's name" || {
     notok "domus-view window"
-    for i in 7 8 9 10 11; do echo "not ok $i # no window"; done
+    for i in 7 8 9 10 11 12; do echo "not ok $i # no window"; done
     exit 1
 }
 xdotool windowmove --sync "$wid" 0 0 2>/dev/null
@@ -94,6 +94,15 @@ shows_pattern 800 600 && ok "a screenshot of the window shows the VMM's frame" |
 xdotool windowfocus --sync "$wid" 2>/dev/null; xdotool key --delay 50 b
 wait_line fake.log "^key 48 1" && wait_line fake.log "^key 48 0" &&
     ok "a key typed into the window reaches the VMM as KEY_B" || notok "window key"
+
+# A held key repeats as a PC keyboard's does (repeated presses, one release):
+# guests on the PS/2 keyboard (firmware, boot loaders, Windows before its
+# drivers) get no repeat otherwise; virtio-input guests ignore the extra
+# presses and repeat by themselves.
+xdotool keydown n; sleep 1.5; xdotool keyup n
+wait_line fake.log "^key 49 0" && presses=$(grep -c '^key 49 1' fake.log) && [ "$presses" -ge 5 ] &&
+    ok "a key held in the window repeats ($presses presses, one release)" ||
+    notok "held key repeat (${presses:-no} presses)"
 
 xdotool windowsize --sync "$wid" 1024 768 2>/dev/null
 wait_line fake.log "^resize 1024 768" && shows_pattern 1024 768 &&
