@@ -37,6 +37,8 @@ vmm=$SPAWNED_PID
 drive() {
     python3 "$RIG_DIR/serial-drive.py" "$PWD/ser.sock" "$PWD/ctl.sock" "$@" && return
     show_tail serial-drive.log 15
+    show_tail vmm.log.err 15
+    kill -0 "$vmm" 2>/dev/null || { local rc=0; wait "$vmm" || rc=$?; echo "domus-vmm exited with status $rc"; }
     fail "serial console: step failed"
 }
 
@@ -78,8 +80,16 @@ log "under the flood: 4 MiB read intact from virtio-blk, 4 KiB from virtio-rng, 
 flood_flowing "$udp1" "$tcp1"
 log "the flood went on meanwhile: $udp1 datagrams, $tcp1 TCP bytes at the host"
 
-log "powering off under the flood"
+# The flood stops (and the link goes down) before the power-off: Debian 12's
+# kernel breaks virtio queues at shutdown (virtio_dev_shutdown) but lacks
+# Linux 0d0eff39ceb3 ("virtio_ring: fix infinite loop in
+# virtnet_poll_cleantx when device is broken"), so a guest powered off in
+# mid-flood can spin before it ever writes S5, on any VMM (here 1 run in 8;
+# seen with Firecracker too). That is the guest's bug, and why `domus stop`
+# forces the VM off after its timeout.
+log "stopping the flood, powering off"
 drive 'send:cat /sys/class/net/eth0/statistics/tx_packets; echo tx-$((3+4))' 'want:^tx-7$@60' \
+      'send:killall net-flood; ip link set eth0 down; echo quiet-$((4+4))' 'want:^quiet-8$@60' \
       'send:poweroff -f' 'want:reboot: Power down@120'
 expect_exit 0 "$vmm" 60
 tr -d '\r' < serial-drive.log | grep -B1 '^tx-7' | head -1 | sed 's/^/guest tx_packets: /'
