@@ -38,7 +38,11 @@ drive() {
     python3 "$RIG_DIR/serial-drive.py" "$PWD/ser.sock" "$PWD/ctl.sock" "$@" && return
     show_tail serial-drive.log 15
     show_tail vmm.log.err 15
-    kill -0 "$vmm" 2>/dev/null || { local rc=0; wait "$vmm" || rc=$?; echo "domus-vmm exited with status $rc"; }
+    if kill -0 "$vmm" 2>/dev/null; then
+        show_stuck "$vmm"            # a guest or VMM that stopped answering: where its threads are
+    else
+        local rc=0; wait "$vmm" || rc=$?; echo "domus-vmm exited with status $rc"
+    fi
     fail "serial console: step failed"
 }
 
