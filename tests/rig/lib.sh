@@ -222,5 +222,65 @@ show_tail() {
 # background jobs (cmd &), all children of this shell.
 _rig_cleanup() {
     pkill -TERM -P $$ 2>/dev/null || :
+    kvm_trace_stop
 }
 trap _rig_cleanup EXIT
+
+# kvm_trace_start: in the QEMU rig (whose kernel is ours to trace), records
+# in a ring buffer what KVM sees of a guest's serial console: the guest's
+# accesses to COM1's ports, and GSI 4's line as the VMM sets it and as the
+# IOAPIC takes it (with its vector, and whether an edge was coalesced).
+# kvm_trace_show prints the last of it, then traces 1 s of everything KVM
+# does for the guest: exits by reason and RIP (a RIP that does not move: a
+# stuck guest; no exits at all: halted, or a vCPU thread stuck in the VMM),
+# injections, faults. kvm_trace_stop: off.
+KVM_TRACE=/sys/kernel/tracing
+kvm_trace_start() {
+    [ "${DOMUS_RIG_TCG:-}" = 1 ] || return 0
+    [ -d $KVM_TRACE/events ] || mount -t tracefs nodev $KVM_TRACE 2>/dev/null || return 0
+    [ -d $KVM_TRACE/events/kvm ] || return 0
+    local e
+    {   # a diagnosis aid: never the reason a case fails
+        echo 4096 > $KVM_TRACE/buffer_size_kb
+        for e in "kvm_pio port >= 0x3f8 && port <= 0x3ff" "kvm_set_irq gsi == 4" "kvm_ioapic_set_irq pin == 4"; do
+            echo "${e#* }" > "$KVM_TRACE/events/kvm/${e%% *}/filter" &&
+                echo 1 > "$KVM_TRACE/events/kvm/${e%% *}/enable"
+        done
+        echo 1 > $KVM_TRACE/tracing_on
+    } 2>/dev/null || return 0
+    KVM_TRACE_ON=1
+}
+kvm_trace_stop() {
+    [ -n "${KVM_TRACE_ON:-}" ] || return 0
+    echo 0 > $KVM_TRACE/tracing_on
+    kvm_trace_stop_events
+    echo > $KVM_TRACE/trace
+}
+kvm_trace_stop_events() {
+    local e
+    for e in $KVM_TRACE/events/kvm/*/enable; do echo 0 > "$e"; done
+}
+kvm_trace_show() {
+    [ -n "${KVM_TRACE_ON:-}" ] || return 0
+    local e
+    echo 0 > $KVM_TRACE/tracing_on
+    echo "--- KVM trace: the last ${1:-120} events (COM1 ports, GSI 4):"
+    grep -v '^#' $KVM_TRACE/trace | tail -n "${1:-120}" | cut -c1-170
+    kvm_trace_stop
+    # Then everything KVM does for 1 s: exits, injections, faults.
+    for e in kvm_exit kvm_entry kvm_inj_virq kvm_page_fault kvm_apic_accept_irq kvm_msr kvm_mmio \
+             kvm_userspace_exit kvm_inj_exception kvm_fast_mmio; do
+        echo 1 > "$KVM_TRACE/events/kvm/$e/enable" 2>/dev/null || :
+    done
+    echo 1 > $KVM_TRACE/tracing_on; sleep 1; echo 0 > $KVM_TRACE/tracing_on
+    KVM_TRACE_ON=1 kvm_trace_stop_events
+    KVM_TRACE_ON=
+    grep -v '^#' $KVM_TRACE/trace > kvm-sample.txt
+    echo "--- KVM in 1 s: $(grep -c ' kvm_exit:' kvm-sample.txt) guest exits; by event, exit reason and RIP:"
+    grep -o ' kvm_[a-z_]*:' kvm-sample.txt | sort | uniq -c | sort -rn | head -n 10
+    grep -o 'reason [A-Za-z_0-9]* rip 0x[0-9a-f]*' kvm-sample.txt | sort | uniq -c | sort -rn | head -n 6
+    echo "--- the first events of that second:"
+    head -n 24 kvm-sample.txt | cut -c1-200
+    echo > $KVM_TRACE/trace
+    echo "---"
+}

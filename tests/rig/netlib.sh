@@ -80,3 +80,19 @@ P
 }
 
 net_sink_count() { cat sink.count; }
+
+# net_flood_guest OUT.cpio.gz: the guest of the flood cases: net-up (brings
+# eth0 up by DHCP and prints guest-addr=...) and the static flooder
+# net-flood (tests/rig/net-flood.c); skips without a way to build it.
+net_flood_guest() {
+    cp "${BUILD_DIR:-}/tests/rig/net-flood" net-flood 2>/dev/null ||
+        gcc -static -O2 -o net-flood "$RIG_DIR/net-flood.c" || skip "cannot build a static helper (libc6-dev)"
+    net_udhcpc_script
+    guest_script net-up <<'G'
+ip link set eth0 up
+udhcpc -i eth0 -s /etc/udhcpc.sh -q -n -t 10 -T 2 >/dev/null 2>&1 || echo "guest-dhcp-failed"
+echo "guest-addr=$(ip -4 -o addr show eth0 | sed -n 's/.*inet \([0-9.]*\).*/\1/p')"
+G
+    build_guest "$1" --add udhcpc.sh:/etc/udhcpc.sh --add net-up:/bin/net-up \
+        --add net-flood:/bin/net-flood
+}

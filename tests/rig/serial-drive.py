@@ -13,25 +13,14 @@ import socket
 import sys
 import time
 
+from rig_sock import connect
+
 log = open("serial-drive.log", "ab")
 
 
 def fail(msg):
     print("FAIL:", msg)
     sys.exit(1)
-
-
-def connect(path):
-    deadline = time.time() + 60
-    while True:
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            return s
-        except OSError:
-            if time.time() > deadline:
-                fail("cannot connect to " + path)
-            time.sleep(0.2)
 
 
 ser = connect(sys.argv[1])

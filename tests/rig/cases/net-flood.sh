@@ -12,21 +12,12 @@ set -eu
 require_vmm
 require_cmd python3
 
-cp "${BUILD_DIR:-}/tests/rig/net-flood" net-flood 2>/dev/null ||
-    gcc -static -O2 -o net-flood "$RIG_DIR/net-flood.c" || skip "cannot build a static helper (libc6-dev)"
-
 . "$RIG_DIR/netlib.sh"
 net_sink_start
-net_udhcpc_script
-guest_script net-up <<'G'
-ip link set eth0 up
-udhcpc -i eth0 -s /etc/udhcpc.sh -q -n -t 10 -T 2 >/dev/null 2>&1 || echo "guest-dhcp-failed"
-echo "guest-addr=$(ip -4 -o addr show eth0 | sed -n 's/.*inet \([0-9.]*\).*/\1/p')"
-G
-build_guest guest.cpio.gz --add udhcpc.sh:/etc/udhcpc.sh --add net-up:/bin/net-up \
-    --add net-flood:/bin/net-flood
+net_flood_guest guest.cpio.gz
 
 head -c 4M /dev/urandom > disk.img
+kvm_trace_start                      # for a stall's diagnosis (in the rig)
 want_sum=$(md5sum < disk.img | cut -d' ' -f1)
 args=(--memory 256M --kernel "$GUEST_KERNEL" --initrd guest.cpio.gz
       --append "console=ttyS0 quiet mkguest.shell=1" --disk disk.img,readonly --net user
@@ -40,6 +31,8 @@ drive() {
     show_tail vmm.log.err 15
     if kill -0 "$vmm" 2>/dev/null; then
         show_stuck "$vmm"            # a guest or VMM that stopped answering: where its threads are
+        kvm_trace_show
+        python3 "$RIG_DIR/stall-diag.py" "$PWD/ser.sock" "$PWD/ctl.sock"
     else
         local rc=0; wait "$vmm" || rc=$?; echo "domus-vmm exited with status $rc"
     fi
